@@ -1,0 +1,592 @@
+/*
+ * readiness.c - EVFILT_READ and EVFILT_WRITE on descriptors.
+ *
+ * Sockets, pipes, FIFOs, terminals and nested queues go through epoll; each
+ * descriptor has one struct kqe_fd whose epoll registration is the union of
+ * its READ and WRITE knotes (epoll allows one registration per descriptor
+ * and epoll instance).  Level knotes use level-triggered epoll, EV_CLEAR
+ * knotes edge-triggered; when one descriptor mixes the two, the EV_CLEAR
+ * direction moves to a second, nested epoll owned by the queue, so both
+ * knotes keep their own semantics without dup()ing the descriptor.
+ *
+ * Regular files and directories cannot be polled (epoll says EPERM): their
+ * READ is ready while size - offset != 0 and WRITE always is; they are
+ * served from the ready list (semantics §4.1, §4.2).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include "internal.h"
+
+struct kqe_fd {
+	int fd;
+	uint32_t gen;        /* tells results for an older kqe_fd on this number */
+	dev_t dev;
+	ino_t ino;
+	struct knote *rd, *wr;
+	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
+	uint32_t edge_mask;  /* events registered in the nested edge epoll */
+	enum kqe_fdkind kind;
+};
+
+#define RD_EVENTS (EPOLLIN | EPOLLRDHUP)
+#define WR_EVENTS (EPOLLOUT)
+
+/* ---- what a descriptor is ------------------------------------------------ */
+
+static enum kqe_fdkind classify(int fd, const struct stat *st)
+{
+	struct kqe_queue *other = kqe_queue_get(fd);
+	if (other) {
+		kqe_queue_put(other);
+		return FDK_KQ;
+	}
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+		return FDK_FILE;
+	case S_IFIFO:
+		return FDK_PIPE;
+	case S_IFCHR:
+		return FDK_CHR;
+	case S_IFSOCK: {
+		int on = 0;
+		socklen_t len = sizeof on;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on) {
+			int domain = 0;
+			len = sizeof domain;
+			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+			return (domain == AF_INET || domain == AF_INET6) ? FDK_LISTEN_TCP
+									 : FDK_LISTEN_OTHER;
+		}
+		return FDK_SOCK;
+	}
+	default:
+		return FDK_OTHER;
+	}
+}
+
+int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *data)
+{
+	int v = 0;
+	*data = 0;
+	if (filter == EVFILT_READ) {
+		switch (kind) {
+		case FDK_LISTEN_TCP: {
+			/* For a listener the kernel reports the accept queue here. */
+			struct tcp_info ti;
+			socklen_t len = sizeof ti;
+			if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+				return -1;
+			*data = ti.tcpi_unacked;
+			return 0;
+		}
+		case FDK_LISTEN_OTHER:
+			*data = 1; /* Linux has no backlog query but for TCP */
+			return 0;
+		case FDK_FILE: {
+			struct stat st;
+			if (fstat(fd, &st) < 0)
+				return -1;
+			off_t off = lseek(fd, 0, SEEK_CUR);
+			if (off < 0)
+				return S_ISDIR(st.st_mode) ? 0 : -1;
+			*data = (int64_t)st.st_size - (int64_t)off;
+			return 0;
+		}
+		case FDK_KQ: {
+			struct kqe_queue *q = kqe_queue_get(fd);
+			if (q == NULL) {
+				errno = EBADF;
+				return -1;
+			}
+			*data = kqe_queue_pending(q);
+			kqe_queue_put(q);
+			return 0;
+		}
+		default:
+			if (ioctl(fd, FIONREAD, &v) < 0)
+				return errno == ENOTTY || errno == EINVAL ? 0 : -1;
+			*data = v;
+			return 0;
+		}
+	}
+	switch (kind) {
+	case FDK_SOCK: {
+		/* Free send space; Linux has no exact query (semantics §6.3). */
+		int sndbuf = 0, queued = 0;
+		socklen_t len = sizeof sndbuf;
+		if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) < 0 ||
+		    ioctl(fd, SIOCOUTQ, &queued) < 0)
+			return -1;
+		*data = sndbuf > queued ? sndbuf - queued : 0;
+		return 0;
+	}
+	case FDK_PIPE: {
+		int size = fcntl(fd, F_GETPIPE_SZ);
+		if (size < 0 || ioctl(fd, FIONREAD, &v) < 0)
+			return -1;
+		*data = size > v ? size - v : 0;
+		return 0;
+	}
+	default:
+		return 0; /* files: 0, as FreeBSD */
+	}
+}
+
+/* ---- the per-descriptor table -------------------------------------------- */
+
+static struct kqe_fd *fd_lookup(struct kqe_queue *q, int fd)
+{
+	return fd < q->nfds ? q->fds[fd] : NULL;
+}
+
+static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *st)
+{
+	if (fd >= q->nfds) {
+		int n = q->nfds ? q->nfds : 64;
+		while (n <= fd)
+			n *= 2;
+		struct kqe_fd **t = realloc(q->fds, (size_t)n * sizeof *t);
+		if (t == NULL)
+			return NULL;
+		memset(t + q->nfds, 0, (size_t)(n - q->nfds) * sizeof *t);
+		q->fds = t;
+		q->nfds = n;
+	}
+	struct kqe_fd *fde = calloc(1, sizeof *fde);
+	if (fde == NULL)
+		return NULL;
+	fde->fd = fd;
+	fde->gen = q->fdgen++ & 0xffffff;
+	fde->dev = st->st_dev;
+	fde->ino = st->st_ino;
+	fde->kind = classify(fd, st);
+	q->fds[fd] = fde;
+	return fde;
+}
+
+static void fd_release(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	/* Last knote gone: leave epoll.  Errors are expected when the file was
+	 * closed (epoll already forgot it) or the number was reused. */
+	if (fde->main_mask && q->epfd >= 0)
+		epoll_ctl(q->epfd, EPOLL_CTL_DEL, fde->fd, NULL);
+	if (fde->edge_mask && q->edge_epfd >= 0)
+		epoll_ctl(q->edge_epfd, EPOLL_CTL_DEL, fde->fd, NULL);
+	q->fds[fde->fd] = NULL;
+	free(fde);
+}
+
+void kqe_fds_free(struct kqe_queue *q)
+{
+	for (int i = 0; i < q->nfds; i++)
+		free(q->fds[i]);
+	free(q->fds);
+	q->fds = NULL;
+	q->nfds = 0;
+}
+
+static bool knote_edge(const struct knote *kn)
+{
+	/* NOTE_LOWAT knotes are edge-registered too, so that data below the
+	 * mark does not make a level registration spin. */
+	return (kn->flags & EV_CLEAR) || (kn->sfflags & NOTE_LOWAT);
+}
+
+static int edge_epoll(struct kqe_queue *q)
+{
+	if (q->edge_epfd >= 0)
+		return 0;
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	int err = kqe_epoll_add(q, fd, EPOLLIN, KQE_TAG(TAG_EDGE, 0));
+	if (err) {
+		close(fd);
+		return err;
+	}
+	q->edge_epfd = fd;
+	return 0;
+}
+
+static int epoll_apply(struct kqe_queue *q, int epfd, struct kqe_fd *fde, uint32_t *cur,
+		       uint32_t want, bool rearm)
+{
+	if (*cur == want && !(rearm && want))
+		return 0;
+	int op = *cur == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+	struct epoll_event ev = {
+		.events = want,
+		.data.u64 = KQE_TAG(TAG_FD, (uint64_t)fde->gen << 32 | (uint32_t)fde->fd),
+	};
+	if (epoll_ctl(epfd, op, fde->fd, &ev) < 0) {
+		int err = errno;
+		if (op == EPOLL_CTL_DEL) {
+			*cur = 0;
+			return 0;
+		}
+		if (err == ELOOP)
+			err = EINVAL; /* a queue watching itself, directly or not */
+		if (err == EPERM)
+			err = EINVAL;
+		return err;
+	}
+	*cur = want;
+	(void)q;
+	return 0;
+}
+
+/* Bring the epoll registrations of one descriptor in line with its enabled
+ * knotes.  rearm forces an EPOLL_CTL_MOD, which makes epoll evaluate the
+ * descriptor again (EV_ENABLE must deliver what is pending). */
+static int fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
+{
+	struct knote *rd = fde->rd, *wr = fde->wr;
+	bool rd_on = rd && (rd->status & KN_ENABLED);
+	bool wr_on = wr && (wr->status & KN_ENABLED);
+	uint32_t main = 0, edge = 0;
+	if (rd_on && wr_on && knote_edge(rd) != knote_edge(wr)) {
+		main = knote_edge(rd) ? WR_EVENTS : RD_EVENTS;
+		edge = (knote_edge(rd) ? RD_EVENTS : WR_EVENTS) | EPOLLET;
+	} else {
+		if (rd_on)
+			main |= RD_EVENTS;
+		if (wr_on)
+			main |= WR_EVENTS;
+		if (main && knote_edge(rd_on ? rd : wr))
+			main |= EPOLLET;
+	}
+	if (edge) {
+		int err = edge_epoll(q);
+		if (err)
+			return err;
+	}
+	int err = epoll_apply(q, q->epfd, fde, &fde->main_mask, main, rearm);
+	if (err == 0 && (edge || fde->edge_mask))
+		err = epoll_apply(q, q->edge_epfd, fde, &fde->edge_mask, edge, rearm);
+	return err;
+}
+
+/* ---- regular files ------------------------------------------------------- */
+
+static void file_list_remove(struct kqe_queue *q, struct knote *kn)
+{
+	struct knote **pp = &q->filelist;
+	while (*pp && *pp != kn)
+		pp = &(*pp)->u.io.fnext;
+	if (*pp)
+		*pp = kn->u.io.fnext;
+}
+
+static bool file_ready(struct knote *kn, int64_t *data)
+{
+	if (kn->filter == EVFILT_WRITE) {
+		*data = 0;
+		return true;
+	}
+	if (kqe_fd_data((int)kn->ident, FDK_FILE, EVFILT_READ, data) < 0)
+		return false;
+	return *data != 0 || (kn->sfflags & NOTE_FILE_POLL);
+}
+
+/* Regular-file knotes that are not queued are looked at once per
+ * collection: two syscalls each (fstat, lseek). */
+void kqe_files_poll(struct kqe_queue *q)
+{
+	for (struct knote *kn = q->filelist; kn; kn = kn->u.io.fnext) {
+		if ((kn->status & (KN_ENABLED | KN_QUEUED | KN_REQUEUE)) != KN_ENABLED)
+			continue;
+		if (kn->filter == EVFILT_WRITE && (kn->flags & EV_CLEAR))
+			continue; /* fired once; nothing new can happen to a file's space */
+		int64_t data;
+		if (file_ready(kn, &data))
+			kqe_knote_activate(q, kn);
+	}
+}
+
+/* ---- the filter operations ------------------------------------------------ */
+
+static int io_attach(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
+{
+	(void)kev;
+	int fd = (int)kn->ident;
+	struct kqe_fd *fde = fd_lookup(q, fd);
+	if (fde && (fde->dev != q->change_st->st_dev || fde->ino != q->change_st->st_ino)) {
+		/* The other direction's knote still names the old file: it goes. */
+		struct knote *old = fde->rd ? fde->rd : fde->wr;
+		if (old)
+			kqe_knote_drop(q, old); /* the last one frees fde */
+		fde = fd_lookup(q, fd);
+		if (fde) {
+			old = fde->rd ? fde->rd : fde->wr;
+			if (old)
+				kqe_knote_drop(q, old);
+		}
+		fde = fd_lookup(q, fd);
+	}
+	if (fde == NULL) {
+		fde = fd_create(q, fd, q->change_st);
+		if (fde == NULL)
+			return ENOMEM;
+	}
+	if (fde->kind == FDK_KQ) {
+		if (kn->filter == EVFILT_WRITE || fd == q->epfd)
+			goto einval;
+		struct kqe_queue *inner = kqe_queue_get(fd);
+		if (inner == NULL)
+			goto einval;
+		/* Its ready list must show on its descriptor from now on. */
+		pthread_mutex_lock(&inner->lock);
+		if (!inner->exposed) {
+			inner->exposed = true;
+			if (inner->nready > 0 && !inner->wake_pending)
+				kqe_wake(inner);
+		}
+		pthread_mutex_unlock(&inner->lock);
+		kqe_queue_put(inner);
+	}
+	if (kn->filter == EVFILT_WRITE && fde->kind == FDK_PIPE) {
+		/* FreeBSD refuses WRITE on a pipe whose reader is gone. */
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) {
+			if (!fde->rd && !fde->wr)
+				fd_release(q, fde);
+			return EPIPE;
+		}
+	}
+	kn->u.io.fde = fde;
+	if (kn->filter == EVFILT_READ)
+		fde->rd = kn;
+	else
+		fde->wr = kn;
+
+	if (fde->kind == FDK_FILE) {
+		kn->u.io.fnext = q->filelist;
+		q->filelist = kn;
+		int64_t data;
+		if ((kn->status & KN_ENABLED) && file_ready(kn, &data))
+			kqe_knote_activate(q, kn);
+		return 0;
+	}
+	int err = fd_sync(q, fde, false);
+	if (err) {
+		if (kn->filter == EVFILT_READ)
+			fde->rd = NULL;
+		else
+			fde->wr = NULL;
+		if (!fde->rd && !fde->wr)
+			fd_release(q, fde);
+		else
+			fd_sync(q, fde, false);
+		return err;
+	}
+	return 0;
+einval:
+	if (!fde->rd && !fde->wr)
+		fd_release(q, fde);
+	return EINVAL;
+}
+
+static void io_detach(struct kqe_queue *q, struct knote *kn)
+{
+	struct kqe_fd *fde = kn->u.io.fde;
+	if (fde == NULL)
+		return;
+	if (fde->kind == FDK_FILE)
+		file_list_remove(q, kn);
+	if (fde->rd == kn)
+		fde->rd = NULL;
+	if (fde->wr == kn)
+		fde->wr = NULL;
+	if (!fde->rd && !fde->wr)
+		fd_release(q, fde);
+	else if (fde->kind != FDK_FILE)
+		fd_sync(q, fde, false);
+}
+
+static bool io_stale(struct kqe_queue *q, struct knote *kn, const struct stat *st)
+{
+	(void)q;
+	struct kqe_fd *fde = kn->u.io.fde;
+	return fde->dev != st->st_dev || fde->ino != st->st_ino;
+}
+
+static int io_modify(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
+{
+	/* Parameters are replaced, not ORed (semantics §3). */
+	bool was_edge = knote_edge(kn);
+	kn->sfflags = kev->fflags;
+	kn->sdata = kev->data;
+	struct kqe_fd *fde = kn->u.io.fde;
+	if (fde->kind != FDK_FILE && knote_edge(kn) != was_edge)
+		return fd_sync(q, fde, false);
+	return 0;
+}
+
+static void io_enable(struct kqe_queue *q, struct knote *kn)
+{
+	struct kqe_fd *fde = kn->u.io.fde;
+	if (fde->kind == FDK_FILE) {
+		int64_t data;
+		if (file_ready(kn, &data))
+			kn->status |= KN_ACTIVE;
+		return;
+	}
+	/* Re-evaluate now: a MOD makes epoll report what is pending, which is
+	 * how what happened while disabled gets delivered. */
+	fd_sync(q, fde, true);
+}
+
+static void io_disable(struct kqe_queue *q, struct knote *kn)
+{
+	(void)q;
+	/* Lazy: epoll stays armed until it reports with nobody enabled. */
+	kn->status &= ~KN_ACTIVE;
+}
+
+/* Fill an event from the last epoll result or, for files, from the file. */
+static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
+{
+	struct kqe_fd *fde = kn->u.io.fde;
+	EV_SET(ev, kn->ident, kn->filter, kn->flags, 0, 0, kn->udata);
+	if (fde->kind == FDK_FILE) {
+		int64_t data = 0;
+		bool ready = file_ready(kn, &data);
+		ev->data = data;
+		return ready;
+	}
+	uint32_t events = kn->u.io.revents;
+	bool eof = kn->filter == EVFILT_READ ? (events & (EPOLLRDHUP | EPOLLHUP)) != 0
+					      : (events & (EPOLLHUP | EPOLLERR)) != 0;
+	if (eof) {
+		ev->flags |= EV_EOF;
+		ev->fflags = (uint32_t)kn->u.io.sockerr;
+	}
+	bool lowat = (kn->sfflags & NOTE_LOWAT) != 0;
+	if (fde->kind == FDK_OTHER)
+		return 1;
+	if (q->lazy_data && !lowat) {
+		/* Left to kqe_event_data(): no syscall per delivered event. */
+		ev->ext[0] = KQE_LAZY_MAGIC | ((uint64_t)fde->kind << 8);
+		return 1;
+	}
+	int64_t data = 0;
+	if (kqe_fd_data(fde->fd, fde->kind, kn->filter, &data) < 0)
+		data = 0;
+	ev->data = data;
+	if (lowat && !eof && data < kn->sdata)
+		return 0;
+	return 1;
+}
+
+static void io_after(struct kqe_queue *q, struct knote *kn)
+{
+	(void)q;
+	/* Level knotes on epoll are reported again by epoll itself; NOTE_LOWAT
+	 * and file knotes (served from the ready list) stay active and are
+	 * checked again at the next collection. */
+	bool userspace_level = !(kn->flags & EV_CLEAR) &&
+			       (kn->u.io.fde->kind == FDK_FILE || (kn->sfflags & NOTE_LOWAT));
+	if (!userspace_level)
+		kn->status &= ~KN_ACTIVE;
+}
+
+/* One epoll result for a descriptor.  Writes at most room events; a knote
+ * that does not fit goes to the ready list, so nothing is lost. */
+int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool from_edge,
+		  struct kevent *out, int room)
+{
+	int fd = (int)(tagval & 0xffffffff);
+	uint32_t gen = (uint32_t)(tagval >> 32) & 0xffffff;
+	struct kqe_fd *fde = fd_lookup(q, fd);
+	if (fde == NULL || fde->gen != gen)
+		return 0; /* a result for a knote deleted meanwhile */
+	int n = 0;
+	bool wanted = false;
+	struct knote *kns[2] = { fde->rd, fde->wr };
+	for (int i = 0; i < 2; i++) {
+		struct knote *kn = kns[i];
+		if (kn == NULL)
+			continue;
+		uint32_t dir = i == 0 ? RD_EVENTS : WR_EVENTS;
+		bool in_edge = (fde->edge_mask & dir) != 0;
+		if (in_edge != from_edge || !(kn->status & KN_ENABLED))
+			continue;
+		uint32_t fire = i == 0 ? (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)
+				       : (EPOLLOUT | EPOLLHUP | EPOLLERR);
+		if (!(events & fire))
+			continue;
+		wanted = true;
+		kn->u.io.revents = events;
+		if ((events & EPOLLERR) && (fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
+			/* SO_ERROR clears the error: keep it for fflags. */
+			int soerr = 0;
+			socklen_t len = sizeof soerr;
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+				kn->u.io.sockerr = soerr;
+		}
+		if (kn->delivered_call == q->call_serial || (kn->status & KN_QUEUED))
+			continue; /* already delivered in this call, or waiting its turn */
+		if (n < room) {
+			int r = io_event(q, kn, &out[n]);
+			if (r > 0) {
+				n++;
+				kqe_knote_delivered(q, kn);
+			}
+		} else {
+			kqe_knote_activate(q, kn);
+		}
+	}
+	if (!wanted)
+		fd_sync(q, fde, false); /* the lazy disarm of ONESHOT/DISPATCH/DISABLE */
+	return n;
+}
+
+/* The nested edge epoll reported: take its results. */
+int kqe_edge_results(struct kqe_queue *q, struct kevent *out, int room)
+{
+	struct epoll_event buf[64];
+	int m = epoll_wait(q->edge_epfd, buf, 64, 0);
+	int n = 0;
+	for (int i = 0; i < m; i++)
+		n += kqe_fd_result(q, KQE_VAL_OF(buf[i].data.u64), buf[i].events, true,
+				   out + n, room - n);
+	return n;
+}
+
+const struct kqe_filter kqe_filter_read = {
+	.is_fd = true,
+	.attach = io_attach,
+	.modify = io_modify,
+	.detach = io_detach,
+	.enable = io_enable,
+	.disable = io_disable,
+	.event = io_event,
+	.after = io_after,
+	.stale = io_stale,
+};
+
+const struct kqe_filter kqe_filter_write = {
+	.is_fd = true,
+	.attach = io_attach,
+	.modify = io_modify,
+	.detach = io_detach,
+	.enable = io_enable,
+	.disable = io_disable,
+	.event = io_event,
+	.after = io_after,
+	.stale = io_stale,
+};
