@@ -119,6 +119,10 @@ struct kevent {
 #define NOTE_NSECONDS    0x00000008
 #define NOTE_ABSTIME     0x00000010
 
+/* Hidden even in builds without -fvisibility=hidden (LuaRocks): the module
+ * exports luaopen_* only, so kq coexists with a system libkqueue. */
+#pragma GCC visibility push(hidden)
+
 /* The standard calls, with kqueue(2)/kevent(2) contracts: -1 and errno on
  * failure.  A queue made by kqe_kqueue() must be closed with kqe_close() so
  * that the engine frees what it keeps behind the descriptor. */
@@ -152,5 +156,7 @@ int kqe_event_data(const struct kevent *ev, int64_t *data);
  * pending in the engine's own ready list, which costs a write to an eventfd
  * whenever that list becomes non-empty. */
 int kqe_expose(int kq);
+
+#pragma GCC visibility pop
 
 #endif

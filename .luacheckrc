@@ -1,0 +1,22 @@
+-- luacheck configuration (make lint).
+std = "lua54"
+cache = false
+include_files = {
+  "lua/",
+  "spec/",
+  "examples/",
+  "rockspec/",
+  ".busted",
+  ".luacheckrc",
+}
+exclude_files = { "build/" }
+
+files["spec/"] = { std = "+busted" }
+files["rockspec/"] = { std = "+rockspec" }
+stds.rockspec = {
+  globals = {
+    "rockspec_format", "package", "version", "source", "description",
+    "dependencies", "build_dependencies", "test_dependencies", "build",
+    "test",
+  },
+}

@@ -1,0 +1,103 @@
+# kq - POSIX make (the BSDs' make and macOS's old GNU make both run it).
+#
+#   make              build build/kq/core.so and build/kqtest.so
+#   make test         check packages (deps), build, run busted
+#   make example      run examples/demo.lua against the build
+#   make lint         luacheck
+#   make install      kq/core.so and kq/init.lua under DESTDIR/PREFIX
+#   make deps         install missing Debian packages (as root)
+#
+# CFLAGS, LIBFLAG and LUA_INCDIR may be given on the command line, as
+# LuaRocks does; the flags the build needs live in KQ_CFLAGS, so that
+# `make CFLAGS=-O0` still builds with them.  On the BSDs and macOS the
+# system has kqueue: build with `make ENGINE_SRC=`.
+
+.POSIX:
+.SUFFIXES:
+
+CC = cc
+CFLAGS =
+KQ_CFLAGS = -std=c99 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -O2 -g \
+	-D_GNU_SOURCE
+LUA = lua5.4
+LUA_PC = lua5.4
+LUA_INCDIR =
+# Include flags only, never --libs: the interpreter provides the Lua API
+# and linking liblua could load a second Lua core into the process.
+LUA_CPPFLAGS = `if [ -n "$(LUA_INCDIR)" ]; then echo "-I$(LUA_INCDIR)"; \
+	else pkg-config --cflags $(LUA_PC); fi`
+LIBFLAG = `if [ "\`uname\`" = Darwin ]; then \
+	echo "-bundle -undefined dynamic_lookup"; else echo "-shared"; fi`
+
+PREFIX = /usr/local
+INST_LIBDIR = $(PREFIX)/lib/lua/5.4
+INST_LUADIR = $(PREFIX)/share/lua/5.4
+DESTDIR =
+
+BUSTED = busted
+LUACHECK = luacheck
+
+BINDING_SRC = csrc/kq_core.c csrc/kq_queue.c csrc/kq_kevent.c \
+	csrc/kq_constants.c
+BINDING_H = csrc/kq_binding.h csrc/kq_sys.h
+# The Linux engine (csrc/engine); empty on systems with a native kqueue.
+ENGINE_SRC = csrc/engine/engine.c csrc/engine/knote.c \
+	csrc/engine/readiness.c csrc/engine/user.c csrc/engine/timer.c \
+	csrc/engine/signal.c csrc/engine/proc.c csrc/engine/vnode.c
+ENGINE_H = csrc/engine/kqe.h
+
+DEB_PACKAGES = lua5.4 liblua5.4-dev luarocks lua-busted lua-socket \
+	lua-check pkg-config gcc make
+
+all: build/kq/core.so build/kqtest.so
+
+build/kq/core.so: $(BINDING_SRC) $(BINDING_H) $(ENGINE_SRC) $(ENGINE_H)
+	mkdir -p build/kq
+	$(CC) $(KQ_CFLAGS) $(CFLAGS) $(LUA_CPPFLAGS) -o $@ \
+		$(BINDING_SRC) $(ENGINE_SRC) $(LIBFLAG)
+
+build/kqtest.so: csrc/testing/kqtest.c
+	mkdir -p build
+	$(CC) $(KQ_CFLAGS) $(CFLAGS) $(LUA_CPPFLAGS) -o $@ \
+		csrc/testing/kqtest.c $(LIBFLAG)
+
+test: deps all
+	$(BUSTED)
+
+example: all
+	LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;;" \
+	LUA_CPATH_5_4="./build/?.so;;" $(LUA) examples/demo.lua
+
+lint:
+	$(LUACHECK) .
+
+install: build/kq/core.so
+	mkdir -p $(DESTDIR)$(INST_LIBDIR)/kq $(DESTDIR)$(INST_LUADIR)/kq
+	cp build/kq/core.so $(DESTDIR)$(INST_LIBDIR)/kq/core.so
+	cp lua/kq/init.lua $(DESTDIR)$(INST_LUADIR)/kq/init.lua
+
+clean:
+	rm -rf build
+
+# Installs what is missing when run as root on Debian; otherwise prints
+# the command and fails.  Without dpkg it only says so.
+deps:
+	@if ! command -v dpkg >/dev/null 2>&1; then \
+		echo "deps: no dpkg; install by hand: $(DEB_PACKAGES)"; \
+		exit 0; \
+	fi; \
+	missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "`id -u`" = 0 ]; then \
+		apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else \
+		echo "deps: missing packages; run:"; \
+		echo "  sudo apt-get install -y$$missing"; \
+		exit 1; \
+	fi
+
+.PHONY: all test example lint install clean deps

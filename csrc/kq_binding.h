@@ -1,0 +1,85 @@
+/*
+ * kq_binding.h - what the binding files (kq_core.c, kq_queue.c,
+ * kq_kevent.c, kq_constants.c) share.  Internal: nothing here is exported
+ * from the module except luaopen_kq_core.
+ */
+#ifndef KQ_BINDING_H
+#define KQ_BINDING_H
+
+#include <stddef.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "kq_sys.h"
+
+#if !defined(LUA_VERSION_NUM) || LUA_VERSION_NUM < 504
+#error "kq needs Lua 5.4 or later"
+#endif
+
+/* Everything declared from here on stays inside the module even when the
+ * build (LuaRocks' builtin) passes no -fvisibility=hidden; only
+ * luaopen_kq_core asks for default visibility. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
+#define KQ_VERSION "kq 0.1.0"
+
+/* Registry names.  Namespaced so they cannot collide with other modules
+ * (style.md section 4: lfs's generic "directory metatable" can). */
+#define KQ_QUEUE_MT "kq.queue"
+#define KQ_LAZY_MT "kq.lazyevent"
+
+/*
+ * At most this many entries move through the C buffer in one kevent(2)
+ * call.  A caller passing nevents = 1e9 gets at most KQ_BUFMAX events per
+ * call (the rest stay queued for the next call) instead of an allocation
+ * sized by the argument.
+ */
+#define KQ_BUFMAX 4096
+
+/*
+ * The queue handle.  `fd` is -1 once closed; `gen` is the fork generation
+ * the queue was made in (a queue from another generation is closed, see
+ * kq_queue.c); `buf` is the scratch array of struct kevent the kevent
+ * binding converts changes into and receives entries in, grown with
+ * realloc and freed by close/__gc.  `epoch` counts kevent and close calls:
+ * Lua code can run in the middle of a kevent call (a getfd method, an
+ * __index metamethod on a change table, a finaliser run by the collector),
+ * and if that code uses the same queue the outer call sees the epoch move
+ * and stops before touching `buf` again.
+ *
+ * The queue's user value 1 is a table { values = {...}, mirror = {...} }
+ * (kq_kevent.c explains them).
+ */
+typedef struct kq_queue {
+	int fd;
+	unsigned long gen;
+	unsigned long epoch;
+	struct kevent *buf;
+	size_t cap;
+} kq_queue;
+
+/* kq_queue.c */
+void kq_fork_init(void);
+int kq_queue_isopen(const kq_queue *q);
+kq_queue *kq_checkqueue(lua_State *L, int arg);
+int kq_pusherror(lua_State *L, const char *what, int en);
+void kq_queue_open(lua_State *L);
+int kq_kqueue(lua_State *L);
+int kq_close(lua_State *L);
+int kq_fileno(lua_State *L);
+int kq_type(lua_State *L);
+
+/* kq_kevent.c */
+int kq_kevent(lua_State *L);
+
+/* kq_constants.c */
+void kq_constants_open(lua_State *L);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * kq_queue.c - the queue handle: kq.kqueue(), close, __gc/__close,
+ * __tostring, fileno and kq.type.  Modelled on liolib.c's file handle.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kq_binding.h"
+
+/*
+ * A kqueue is not inherited across fork (FreeBSD kqueue_fork.c): in the
+ * child every queue must report closed, and the child must never close
+ * the old number, which may by now name something else (libuv #1583).  A
+ * child handler bumps this counter; a queue made in another generation is
+ * closed.  It holds no Lua value, so several Lua states (and busted's
+ * reloads of the opener) can share it.
+ */
+static volatile unsigned long kq_generation = 1;
+static int kq_fork_registered;
+
+static void kq_atfork_child(void)
+{
+	kq_generation++;
+}
+
+/* Called by every run of the opener; registers the handler once.  Two Lua
+ * states opening kq at the same moment in two threads could register it
+ * twice, which is harmless: a child then sees the generation move by two.
+ * (No pthread_once: it needs libpthread on older C libraries.) */
+void kq_fork_init(void)
+{
+	if (!kq_fork_registered) {
+		kq_fork_registered = 1;
+		(void)pthread_atfork(NULL, NULL, kq_atfork_child);
+	}
+}
+
+int kq_queue_isopen(const kq_queue *q)
+{
+	return q->fd >= 0 && q->gen == kq_generation;
+}
+
+/* The error triple of section 6 of style.md: fail, "what: strerror", errno.
+ * `en` was saved by the caller on the line after the failing call. */
+int kq_pusherror(lua_State *L, const char *what, int en)
+{
+	luaL_pushfail(L);
+	lua_pushfstring(L, "%s: %s", what, strerror(en));
+	lua_pushinteger(L, en);
+	return 3;
+}
+
+/* An open queue at `arg`, or raise: misuse raises (as io does), so a
+ * closed queue is an error rather than a triple. */
+kq_queue *kq_checkqueue(lua_State *L, int arg)
+{
+	kq_queue *q = (kq_queue *)luaL_checkudata(L, arg, KQ_QUEUE_MT);
+	if (!kq_queue_isopen(q))
+		luaL_error(L, "attempt to use a closed kqueue");
+	return q;
+}
+
+/*
+ * Close once: mark the handle closed first, so a failed close still leaves
+ * it closed, then close the old descriptor.  Never retried on EINTR: on
+ * Linux the descriptor is gone either way and a retry could close another
+ * one.  In a fork child the descriptor is not ours and is left alone.
+ */
+static void kq_release(kq_queue *q)
+{
+	int fd = q->fd;
+	int mine = q->gen == kq_generation;
+
+	q->fd = -1;
+	q->epoch++;
+	if (fd >= 0 && mine)
+		(void)kq_sys_close(fd);
+	free(q->buf);
+	q->buf = NULL;
+	q->cap = 0;
+}
+
+int kq_kqueue(lua_State *L)
+{
+	kq_queue *q;
+	int fd, en;
+
+	/* Closed first, metatable set, then the system call: a memory error
+	 * can never leave a half-built handle (liolib.c newprefile). */
+	q = (kq_queue *)lua_newuserdatauv(L, sizeof *q, 1);
+	q->fd = -1;
+	q->gen = kq_generation;
+	q->epoch = 0;
+	q->buf = NULL;
+	q->cap = 0;
+	luaL_setmetatable(L, KQ_QUEUE_MT);
+	/* The udata anchors (kq_kevent.c). */
+	lua_createtable(L, 0, 2);
+	lua_newtable(L);
+	lua_setfield(L, -2, "values");
+	lua_newtable(L);
+	lua_setfield(L, -2, "mirror");
+	lua_setiuservalue(L, -2, 1);
+
+	fd = kqueue();
+	en = errno;
+	if (fd < 0)
+		return kq_pusherror(L, "kqueue", en);
+	/* The engine sets close-on-exec itself; the BSDs' kqueue(2) does not
+	 * (FreeBSD, flua and CPython set it, and so does kq everywhere).
+	 * F_SETFD with FD_CLOEXEC, not F_SETFL (cqueues' slip). */
+	{
+		int fl = fcntl(fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+#ifdef KQ_HAVE_LAZY_DATA
+	/* Leave READ/WRITE data to be computed when a program reads it. */
+	(void)kqe_set_lazy_data(fd, 1);
+#endif
+	q->fd = fd;
+	return 1;
+}
+
+/* q:close() / kq.close(q): true; a second close is silent and returns
+ * true again (as lfs and cqueues do), pinned by spec/queue_spec.lua. */
+int kq_close(lua_State *L)
+{
+	kq_queue *q = (kq_queue *)luaL_checkudata(L, 1, KQ_QUEUE_MT);
+	kq_release(q);
+	/* Drop every udata anchor now rather than at collection. */
+	lua_pushnil(L);
+	lua_setiuservalue(L, 1, 1);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* __gc and __close: must not raise (an error in __close propagates). */
+static int kq_gc(lua_State *L)
+{
+	kq_queue *q = (kq_queue *)luaL_checkudata(L, 1, KQ_QUEUE_MT);
+	kq_release(q);
+	return 0;
+}
+
+static int kq_tostring(lua_State *L)
+{
+	kq_queue *q = (kq_queue *)luaL_checkudata(L, 1, KQ_QUEUE_MT);
+	if (kq_queue_isopen(q))
+		lua_pushfstring(L, "kqueue (fd %d)", q->fd);
+	else
+		lua_pushliteral(L, "kqueue (closed)");
+	return 1;
+}
+
+/* q:fileno(): the descriptor, for poll loops and nesting.  From now on the
+ * engine keeps it readable while events are pending (kqe_expose). */
+int kq_fileno(lua_State *L)
+{
+	kq_queue *q = kq_checkqueue(L, 1);
+	(void)kq_sys_expose(q->fd);
+	lua_pushinteger(L, q->fd);
+	return 1;
+}
+
+/* kq.type(v): "kqueue", "closed kqueue" or nil, like io.type. */
+int kq_type(lua_State *L)
+{
+	kq_queue *q;
+
+	luaL_checkany(L, 1);
+	q = (kq_queue *)luaL_testudata(L, 1, KQ_QUEUE_MT);
+	if (q == NULL)
+		luaL_pushfail(L);
+	else if (kq_queue_isopen(q))
+		lua_pushliteral(L, "kqueue");
+	else
+		lua_pushliteral(L, "closed kqueue");
+	return 1;
+}
+
+static const luaL_Reg kq_meta[] = {
+	{"__gc", kq_gc},
+	{"__close", kq_gc},
+	{"__tostring", kq_tostring},
+	{NULL, NULL}
+};
+
+/*
+ * Fill the kq.queue metatable, whether it is new or not: busted runs the
+ * opener once per spec file against the same registry, and a metatable
+ * filled only when luaL_newmetatable reports it new would keep the old
+ * library table as __index (cqueues #109, fixed by #112).  Expects the
+ * library table on top of the stack; leaves the stack as it was.
+ */
+void kq_queue_open(lua_State *L)
+{
+	luaL_newmetatable(L, KQ_QUEUE_MT);
+	luaL_setfuncs(L, kq_meta, 0);
+	/* The library is the method table, so q:kevent is kq.kevent (LPeg). */
+	lua_pushvalue(L, -2);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}

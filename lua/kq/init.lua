@@ -1,0 +1,143 @@
+-- kq: the BSD kqueue API for Lua 5.4.
+--
+-- require("kq") returns a new table holding everything kq.core (the C
+-- binding) exports, plus helpers that are easier in Lua: symbolic names
+-- for filters, flags and notes, and a one-line description of an event.
+-- Nothing here is global.
+
+local core = require("kq.core")
+
+local kq = {}
+for k, v in pairs(core) do
+  kq[k] = v
+end
+
+-- Names without their prefix, for the constants this platform has.
+local function names_with(prefix, exclude)
+  local list = {}
+  for name, value in pairs(core) do
+    if type(value) == "number" and name:sub(1, #prefix) == prefix
+        and not (exclude and exclude[name]) then
+      list[#list + 1] = { name = name:sub(#prefix + 1), value = value }
+    end
+  end
+  -- Lowest bit first, so "CLEAR|EOF" reads in a stable order.
+  table.sort(list, function(a, b)
+    if a.value ~= b.value then return a.value < b.value end
+    return a.name < b.name
+  end)
+  return list
+end
+
+-- Filter number -> name (EVFILT_SYSCOUNT is a count, not a filter).
+local filter_names = {}
+for _, f in ipairs(names_with("EVFILT_", { EVFILT_SYSCOUNT = true })) do
+  filter_names[f.value] = filter_names[f.value] or f.name
+end
+
+-- Single-bit EV_* flags; EV_SYSFLAGS is a mask and is left out.
+local function single_bits(list)
+  local bits = {}
+  for _, f in ipairs(list) do
+    local v = f.value
+    if v > 0 and v & (v - 1) == 0 then
+      bits[#bits + 1] = f
+    end
+  end
+  return bits
+end
+
+local flag_bits = single_bits(names_with("EV_", { EV_SYSFLAGS = true }))
+
+-- Bits as NAME|NAME, leftover bits in hex; "0" for none.
+local function bitnames(bits, value)
+  if value == 0 then return "0" end
+  local parts, rest = {}, value
+  for _, f in ipairs(bits) do
+    if rest & f.value ~= 0 then
+      parts[#parts + 1] = f.name
+      rest = rest & ~f.value
+    end
+  end
+  if rest ~= 0 then
+    parts[#parts + 1] = string.format("0x%x", rest)
+  end
+  return table.concat(parts, "|")
+end
+
+-- NOTE_* values overlap across filters (several are 0x1), so each filter
+-- that has symbolic fflags gets its own reverse map.
+local function notes(list)
+  local bits = {}
+  for _, name in ipairs(list) do
+    local v = core["NOTE_" .. name]
+    if v then bits[#bits + 1] = { name = name, value = v } end
+  end
+  return bits
+end
+
+local note_bits = {}
+if core.EVFILT_VNODE then
+  note_bits[core.EVFILT_VNODE] = notes({
+    "DELETE", "WRITE", "EXTEND", "ATTRIB", "LINK", "RENAME", "REVOKE",
+    "OPEN", "CLOSE", "CLOSE_WRITE", "READ",
+  })
+end
+if core.EVFILT_PROC then
+  note_bits[core.EVFILT_PROC] = notes({
+    "TRACK", "TRACKERR", "CHILD", "EXEC", "FORK", "EXIT",
+  })
+end
+if core.EVFILT_TIMER then
+  note_bits[core.EVFILT_TIMER] = notes({
+    "SECONDS", "MSECONDS", "USECONDS", "NSECONDS", "ABSTIME",
+  })
+end
+
+--- The name of filter `n` without "EVFILT_" ("READ"), or nil.
+function kq.filtername(n)
+  return filter_names[n]
+end
+
+--- EV_* flags as "CLEAR|EOF" ("0" for none; unknown bits in hex).
+function kq.flagnames(flags)
+  return bitnames(flag_bits, flags)
+end
+
+--- fflags of `filter` as "WRITE|EXTEND" where the filter's notes are bit
+-- names (VNODE, PROC, TIMER); otherwise the number as a string.
+function kq.fflagnames(filter, fflags)
+  local bits = note_bits[filter]
+  if bits then return bitnames(bits, fflags) end
+  return tostring(fflags)
+end
+
+local function show(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+--- One line for an event or error entry:
+-- "ident=5 filter=READ flags=CLEAR|EOF fflags=0 data=3 udata=nil".
+function kq.describe(ev)
+  local filter = ev.filter
+  local fflags
+  if ev.flags & (core.EV_ERROR or 0) ~= 0 then
+    fflags = tostring(ev.fflags) -- an error entry echoes the change
+  else
+    fflags = kq.fflagnames(filter, ev.fflags)
+  end
+  return string.format("ident=%s filter=%s flags=%s fflags=%s data=%s udata=%s",
+    tostring(ev.ident), filter_names[filter] or tostring(filter),
+    kq.flagnames(ev.flags), fflags, tostring(ev.data), show(ev.udata))
+end
+
+--- A change table: kq.change(ident, filter, flags, fflags, data, udata).
+function kq.change(ident, filter, flags, fflags, data, udata)
+  return {
+    ident = ident, filter = filter, flags = flags or 0,
+    fflags = fflags or 0, data = data or 0, udata = udata,
+  }
+end
+
+return kq

@@ -1,0 +1,159 @@
+-- The queue handle: kq.kqueue(), close, __gc/__close, tostring, fileno,
+-- kq.type, kq.backend and kq._VERSION.
+local kq = require("kq")
+local kt = require("kqtest")
+local h = require("spec.helper")
+
+describe("kq.kqueue()", function()
+  it("returns a kq.queue userdata that kq.type calls a kqueue", function()
+    local q = assert(kq.kqueue())
+    finally(function() q:close() end)
+    assert.are.equal("userdata", type(q))
+    assert.are.equal("kq.queue", getmetatable(q).__name)
+    assert.are.equal("kqueue", kq.type(q))
+  end)
+
+  it("gives a close-on-exec descriptor", function()
+    local q = assert(kq.kqueue())
+    finally(function() q:close() end)
+    local fd = q:fileno()
+    assert.is_true(math.type(fd) == "integer" and fd >= 0)
+    assert.is_true(kt.is_cloexec(fd))
+  end)
+
+  it("returns nil, 'kqueue: <strerror>', EMFILE when no descriptor is left", function()
+    local keep = {}
+    local old = assert(kt.setrlimit_nofile(h.fdcount() + 1))
+    finally(function()
+      for _, fd in ipairs(keep) do kt.close(fd) end
+      kt.setrlimit_nofile(old)
+    end)
+    -- Fill the table up to the limit.
+    while true do
+      local fd = kt.dup(0)
+      if not fd then break end
+      keep[#keep + 1] = fd
+    end
+    assert.os_error(kt.errno.EMFILE, kq.kqueue())
+  end)
+
+  it("leaks no descriptor over a thousand queues", function()
+    h.no_fd_leak(function()
+      for _ = 1, 1000 do assert(kq.kqueue()):close() end
+    end)
+  end)
+end)
+
+describe("a queue", function()
+  it("has the library as its methods: q:kevent is kq.kevent", function()
+    local q = assert(kq.kqueue())
+    finally(function() q:close() end)
+    assert.are.equal(kq.kevent, q.kevent)
+    assert.are.equal(kq.close, q.close)
+    assert.are.equal(kq.fileno, q.fileno)
+  end)
+
+  it("shows its descriptor in tostring, and closed once closed", function()
+    local q = assert(kq.kqueue())
+    assert.are.equal("kqueue (fd " .. q:fileno() .. ")", tostring(q))
+    q:close()
+    assert.are.equal("kqueue (closed)", tostring(q))
+  end)
+
+  it("closes with q:close() and kq.close(q), which return true and may repeat", function()
+    local q = assert(kq.kqueue())
+    assert.is_true(q:close())
+    assert.are.equal("closed kqueue", kq.type(q))
+    assert.is_true(q:close())
+    assert.is_true(kq.close(q))
+    local q2 = assert(kq.kqueue())
+    assert.is_true(kq.close(q2))
+    assert.are.equal("closed kqueue", kq.type(q2))
+  end)
+
+  it("releases its descriptor when closed", function()
+    h.no_fd_leak(function()
+      local q = assert(kq.kqueue())
+      q:close()
+    end)
+  end)
+
+  it("raises 'closed kqueue' for any other use after close", function()
+    local q = assert(kq.kqueue())
+    q:close()
+    assert.has_error(function() q:fileno() end, nil)
+    assert.matches("closed kqueue", select(2, pcall(q.fileno, q)))
+    assert.matches("closed kqueue", select(2, pcall(q.kevent, q, nil, nil, 0)))
+    assert.matches("closed kqueue", select(2, pcall(kq.kevent, q, {}, {}, 1, 0)))
+  end)
+
+  it("is closed by the collector", function()
+    h.no_fd_leak(function()
+      local q = assert(kq.kqueue())
+      assert.is_true(q:fileno() >= 0)
+      q = nil -- luacheck: ignore 311
+    end)
+  end)
+
+  it("is closed at the end of a <close> scope", function()
+    collectgarbage()
+    collectgarbage("stop") -- only the scope may close descriptors here
+    finally(function() collectgarbage("restart") end)
+    local before = h.fdcount()
+    local seen
+    do
+      local q <close> = assert(kq.kqueue())
+      seen = q
+      assert.are.equal(before + 1, h.fdcount())
+    end
+    assert.are.equal("closed kqueue", kq.type(seen))
+    assert.are.equal(before, h.fdcount())
+  end)
+
+  it("becomes readable to poll once fileno() exposes it and an event is pending", function()
+    local q = assert(kq.kqueue())
+    finally(function() q:close() end)
+    local fd = q:fileno()
+    assert(q:kevent({ { ident = 1, filter = kq.EVFILT_USER, flags = kq.EV_ADD } }))
+    assert.is_false(kt.poll_in(fd, 0))
+    assert(q:kevent({ { ident = 1, filter = kq.EVFILT_USER, fflags = kq.NOTE_TRIGGER } }))
+    assert.is_true(kt.poll_in(fd, 2000))
+  end)
+
+  it("rejects a non-queue as self", function()
+    assert.matches("kq.queue expected", select(2, pcall(kq.fileno, nil)))
+    assert.matches("kq.queue expected", select(2, pcall(kq.kevent, {}, nil)))
+    assert.matches("kq.queue expected", select(2, pcall(kq.close, io.stdout)))
+  end)
+end)
+
+describe("kq.type", function()
+  it("answers kqueue, closed kqueue or nil", function()
+    local q = assert(kq.kqueue())
+    assert.are.equal("kqueue", kq.type(q))
+    q:close()
+    assert.are.equal("closed kqueue", kq.type(q))
+    assert.is_nil(kq.type(io.stdout))
+    assert.is_nil(kq.type(42))
+    assert.is_nil(kq.type(nil))
+  end)
+end)
+
+describe("the module", function()
+  it("names its backend: linux for the engine, native on the BSDs", function()
+    if h.fdcount() >= 0 and io.open("/proc/self/stat") then
+      assert.are.equal("linux", kq.backend)
+    else
+      assert.are.equal("native", kq.backend)
+    end
+  end)
+
+  it("has a _VERSION like 'kq 0.1.0'", function()
+    assert.are.equal("kq 0.1.0", kq._VERSION)
+  end)
+
+  it("returns a table of its own and sets no global", function()
+    assert.are_not.equal(require("kq.core"), kq)
+    assert.is_nil(rawget(_G, "kq"))
+  end)
+end)
