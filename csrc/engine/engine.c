@@ -37,6 +37,7 @@ const struct kqe_filter *const kqe_filters[EVFILT_SYSCOUNT + 1] = {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kqe_queue **registry;
 static int registry_cap;
+static int registry_count; /* the array is freed when it empties */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* A kqueue is not inherited across fork (semantics §5).  The child forgets
@@ -50,6 +51,7 @@ static void atfork_child(void)
 	registry_lock = fresh;
 	registry = NULL;
 	registry_cap = 0;
+	registry_count = 0;
 	kqe_signal_atfork_child();
 }
 
@@ -75,6 +77,7 @@ static int registry_insert(struct kqe_queue *q)
 		registry_cap = ncap;
 	}
 	registry[q->epfd] = q;
+	registry_count++;
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
 }
@@ -194,8 +197,16 @@ int kqe_close(int kq)
 {
 	pthread_mutex_lock(&registry_lock);
 	struct kqe_queue *q = (kq >= 0 && kq < registry_cap) ? registry[kq] : NULL;
-	if (q)
+	if (q) {
 		registry[kq] = NULL;
+		if (--registry_count == 0) {
+			/* Nothing left: give the memory back, so that a program
+			 * (or valgrind at exit) sees no engine allocation. */
+			free(registry);
+			registry = NULL;
+			registry_cap = 0;
+		}
+	}
 	pthread_mutex_unlock(&registry_lock);
 	if (q == NULL) {
 		errno = EBADF;
@@ -358,9 +369,10 @@ static int apply_change(struct kqe_queue *q, const struct kevent *kev, bool *cre
 		return 0;
 	}
 	/* A modify: every change but a delete replaces udata (EV_ENABLE and
-	 * NOTE_TRIGGER too) unless EV_KEEPUDATA; stored flags stay. */
-	if (!(flags & EV_KEEPUDATA))
-		kn->udata = kev->udata;
+	 * NOTE_TRIGGER too) unless EV_KEEPUDATA; stored flags stay.  udata is
+	 * replaced only once the filter accepted the change: a failed change
+	 * leaves the knote as it was (the binding releases the failed change's
+	 * udata, so a knote keeping it would hand out a freed value). */
 	if (f->modify) {
 		int err = f->modify(q, kn, kev);
 		if (err)
@@ -369,6 +381,8 @@ static int apply_change(struct kqe_queue *q, const struct kevent *kev, bool *cre
 		kn->sfflags = kev->fflags;
 		kn->sdata = kev->data;
 	}
+	if (!(flags & EV_KEEPUDATA))
+		kn->udata = kev->udata;
 	if (flags & EV_DISABLE)
 		knote_disable(q, kn);
 	if (flags & EV_ENABLE)
@@ -426,6 +440,15 @@ static int drain_ready(struct kqe_queue *q, struct kevent *out, int nevents, int
 	struct knote *kn;
 	while (n < nevents && (kn = kqe_ready_pop(q)) != NULL) {
 		const struct kqe_filter *f = kqe_filters[-kn->filter];
+		if (kn->delivered_call == q->call_serial) {
+			/* Delivered already in this call and active again (a
+			 * timer expiring meanwhile): once per call, as FreeBSD's
+			 * scan; back on the tail when the collection ends. */
+			kn->status |= KN_REQUEUE;
+			kn->rnext = q->requeue;
+			q->requeue = kn;
+			continue;
+		}
 		struct kevent *ev = &out[n];
 		int r = f->event(q, kn, ev);
 		if (r < 0 || (r == 0 && !(kn->flags & EV_ONESHOT))) {
@@ -481,6 +504,8 @@ static int epoll_collect(struct kqe_queue *q, struct kevent *out, int nevents, i
 		tp = &ts;
 	}
 	int m, err = 0;
+	struct kqe_sigmark sigmark;
+	kqe_signal_mark(&sigmark);
 	if (wait_ns != 0) {
 		q->nwaiters++;
 		pthread_mutex_unlock(&q->lock);
@@ -492,6 +517,8 @@ static int epoll_collect(struct kqe_queue *q, struct kevent *out, int nevents, i
 		m = epoll_pwait2(q->epfd, buf, cap, tp, NULL);
 		err = errno;
 	}
+	if (m < 0 && err == EINTR && kqe_signal_interrupt_ours(&sigmark))
+		m = 0; /* only a watched signal came: counted, not an interruption */
 	if (q->closed) {
 		m = -1;
 		err = EBADF;
@@ -595,8 +622,9 @@ int kqe_queue_pending(struct kqe_queue *q)
 	pthread_mutex_lock(&q->lock);
 	poll_userspace_sources(q);
 	int n = 0;
+	struct kevent none; /* no room: results go to the ready list */
 	if (!q->closed)
-		(void)epoll_collect(q, NULL, 0, &n, 0);
+		(void)epoll_collect(q, &none, 0, &n, 0);
 	int pending = (int)q->nready;
 	pthread_mutex_unlock(&q->lock);
 	return pending;

@@ -22,6 +22,7 @@
 
 /* Private symbols: the module exports only luaopen_*. */
 #define KQE_HIDDEN __attribute__((visibility("hidden")))
+#pragma GCC visibility push(hidden)
 
 /* Knote status bits. */
 #define KN_ENABLED  0x01 /* delivery allowed (EV_DISABLE clears it) */
@@ -35,6 +36,8 @@
 
 struct kqe_queue;
 struct kqe_fd;
+struct kqe_vwatch;  /* vnode.c */
+struct kqe_vnstate; /* vnode.c */
 
 struct knote {
 	uintptr_t ident;
@@ -67,13 +70,16 @@ struct knote {
 			struct knote *next; /* the queue's signal knotes */
 		} sig;
 		struct {                /* PROC */
-			int pidfd;
+			int pidfd;          /* in epoll; -1 once the exit is recorded */
 		} proc;
-		struct {                /* VNODE */
-			int64_t size;
-			struct knote *wnext; /* knotes sharing the watch */
-			int wd;             /* inotify watch, -1 when none */
-			uint32_t nlink;
+		struct {                /* VNODE (vnode.c) */
+			int64_t size;       /* st_size at the last look (NOTE_EXTEND) */
+			uint64_t dev, ino;  /* the file at attach (stale) */
+			struct kqe_vwatch *watch; /* shared inotify watch, NULL when none */
+			uint32_t nlink;     /* st_nlink at the last look */
+			uint32_t batch;     /* notes gathered in the inotify batch */
+			uint16_t nattrib;   /* IN_ATTRIB events in the batch */
+			uint16_t vflags;    /* vnode.c's VN_* bits */
 		} vn;
 		struct {                /* USER */
 			uint32_t value;     /* stored 24-bit fflags */
@@ -153,7 +159,8 @@ struct kqe_queue {
 
 	/* vnode / files */
 	int inotify_fd;           /* -1 until needed */
-	struct knote *filelist;   /* READ/WRITE knotes on regular files (u.vn.wnext) */
+	struct kqe_vnstate *vnstate; /* inotify watches (vnode.c), NULL when none */
+	struct knote *filelist;   /* READ/WRITE knotes on regular files (u.io.fnext) */
 
 	/* epoll result buffer */
 	struct epoll_event *evbuf;
@@ -209,14 +216,24 @@ KQE_HIDDEN void kqe_timers_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_signals_scan(struct kqe_queue *q);
 KQE_HIDDEN bool kqe_signals_changed(struct kqe_queue *q);
 KQE_HIDDEN void kqe_signal_atfork_child(void);
+/* Around the epoll wait: did only the engine's own signal handler (no
+ * handler of the program) run meanwhile?  Then an EINTR is not one. */
+struct kqe_sigmark {
+	uint64_t serial, chained;
+};
+KQE_HIDDEN void kqe_signal_mark(struct kqe_sigmark *m);
+KQE_HIDDEN bool kqe_signal_interrupt_ours(const struct kqe_sigmark *m);
 
 /* proc.c */
 KQE_HIDDEN void kqe_proc_result(struct kqe_queue *q, pid_t pid);
 
-/* vnode.c: inotify, for VNODE and to wake READ knotes on regular files */
+/* vnode.c: inotify, for VNODE and to wake READ knotes on regular files.
+ * kqe_file_watch parks a READ knote on its file's inode: a change there
+ * activates it (its event() checks again).  *slot receives the watch, and
+ * goes back to NULL if the kernel drops the watch; 0 or an errno. */
 KQE_HIDDEN void kqe_inotify_read(struct kqe_queue *q);
-KQE_HIDDEN int kqe_file_watch(struct kqe_queue *q, struct knote *kn);
-KQE_HIDDEN void kqe_file_unwatch(struct kqe_queue *q, struct knote *kn);
+KQE_HIDDEN int kqe_file_watch(struct kqe_queue *q, struct knote *kn, struct kqe_vwatch **slot);
+KQE_HIDDEN void kqe_file_unwatch(struct kqe_queue *q, struct knote *kn, struct kqe_vwatch **slot);
 
 /* The exact READ/WRITE data for a descriptor of a given kind. */
 enum kqe_fdkind {
@@ -224,5 +241,7 @@ enum kqe_fdkind {
 	FDK_CHR, FDK_FILE, FDK_KQ,
 };
 KQE_HIDDEN int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *data);
+
+#pragma GCC visibility pop
 
 #endif

@@ -98,7 +98,9 @@ static void ready_became_empty(struct kqe_queue *q)
 
 void kqe_ready_push(struct kqe_queue *q, struct knote *kn)
 {
-	if (kn->status & KN_QUEUED)
+	/* A knote waiting on q->requeue (linked through rnext) goes back on
+	 * the ready list when the collection ends, if still active. */
+	if (kn->status & (KN_QUEUED | KN_REQUEUE))
 		return;
 	kn->status |= KN_QUEUED;
 	kn->rnext = NULL;
@@ -149,6 +151,14 @@ void kqe_knote_drop(struct kqe_queue *q, struct knote *kn)
 {
 	const struct kqe_filter *f = kqe_filters[-kn->filter];
 	kqe_ready_remove(q, kn);
+	if (kn->status & KN_REQUEUE) {
+		/* Dropped during a collection: off the requeue list too. */
+		struct knote **pp = &q->requeue;
+		while (*pp && *pp != kn)
+			pp = &(*pp)->rnext;
+		if (*pp)
+			*pp = kn->rnext;
+	}
 	kqe_knote_unlink(q, kn);
 	if (f && f->detach)
 		f->detach(q, kn);

@@ -39,6 +39,7 @@ struct kqe_fd {
 	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
 	uint32_t edge_mask;  /* events registered in the nested edge epoll */
 	enum kqe_fdkind kind;
+	struct kqe_vwatch *watch; /* files: the READ knote parked on inotify */
 };
 
 #define RD_EVENTS (EPOLLIN | EPOLLRDHUP)
@@ -258,17 +259,21 @@ static int fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
 	bool rd_on = rd && (rd->status & KN_ENABLED);
 	bool wr_on = wr && (wr->status & KN_ENABLED);
 	uint32_t main = 0, edge = 0;
-	if (rd_on && wr_on && knote_edge(rd) != knote_edge(wr)) {
-		main = knote_edge(rd) ? WR_EVENTS : RD_EVENTS;
-		edge = (knote_edge(rd) ? RD_EVENTS : WR_EVENTS) | EPOLLET;
-	} else {
-		if (rd_on)
-			main |= RD_EVENTS;
-		if (wr_on)
-			main |= WR_EVENTS;
-		if (main && knote_edge(rd_on ? rd : wr))
-			main |= EPOLLET;
-	}
+	/* Placement.  An epoll instance holds one registration per fd, and an
+	 * edge-triggered registration reports every ready direction at each
+	 * wake-up, so two EV_CLEAR knotes sharing one fire each other (every
+	 * READ edge fired an EV_CLEAR WRITE knote again).  Moving a knote from
+	 * one instance to the other re-reports it, too.  So READ always lives
+	 * in the queue's epoll, an edge WRITE always in the nested one, and a
+	 * level WRITE in the queue's epoll unless READ there is edge.  Only
+	 * level knotes ever move, and reporting a level knote again is right. */
+	bool wr_nested = wr_on && (knote_edge(wr) || (rd_on && knote_edge(rd)));
+	if (rd_on)
+		main = RD_EVENTS | (knote_edge(rd) ? EPOLLET : 0);
+	if (wr_on && !wr_nested)
+		main |= WR_EVENTS;
+	if (wr_nested)
+		edge = WR_EVENTS | (knote_edge(wr) ? EPOLLET : 0);
 	if (edge) {
 		int err = edge_epoll(q);
 		if (err)
@@ -302,8 +307,21 @@ static bool file_ready(struct knote *kn, int64_t *data)
 	return *data != 0 || (kn->sfflags & NOTE_FILE_POLL);
 }
 
+/* A READ knote on a file that is not ready waits on inotify (vnode.c):
+ * an append, a truncate or a link change activates it, and io_event looks
+ * at the file again.  As on FreeBSD, only a change of the file re-arms a
+ * knote that found nothing: an lseek alone does not.  Returns true when
+ * parked; look at the file once more then, for a change made before the
+ * watch was in place. */
+static bool file_park(struct kqe_queue *q, struct knote *kn)
+{
+	return kqe_file_watch(q, kn, &kn->u.io.fde->watch) == 0;
+}
+
 /* Regular-file knotes that are not queued are looked at once per
- * collection: two syscalls each (fstat, lseek). */
+ * collection (fstat, lseek), except READ knotes parked on inotify, which
+ * cost nothing until their file changes.  A knote that cannot be parked
+ * (no inotify watch left) stays polled here. */
 void kqe_files_poll(struct kqe_queue *q)
 {
 	for (struct knote *kn = q->filelist; kn; kn = kn->u.io.fnext) {
@@ -311,8 +329,11 @@ void kqe_files_poll(struct kqe_queue *q)
 			continue;
 		if (kn->filter == EVFILT_WRITE && (kn->flags & EV_CLEAR))
 			continue; /* fired once; nothing new can happen to a file's space */
+		if (kn->filter == EVFILT_READ && kn->u.io.fde->watch)
+			continue; /* parked: inotify activates it */
 		int64_t data;
-		if (file_ready(kn, &data))
+		if (file_ready(kn, &data) ||
+		    (kn->filter == EVFILT_READ && file_park(q, kn) && file_ready(kn, &data)))
 			kqe_knote_activate(q, kn);
 	}
 }
@@ -377,7 +398,14 @@ static int io_attach(struct kqe_queue *q, struct knote *kn, const struct kevent 
 		kn->u.io.fnext = q->filelist;
 		q->filelist = kn;
 		int64_t data;
-		if ((kn->status & KN_ENABLED) && file_ready(kn, &data))
+		bool ready = file_ready(kn, &data);
+		/* READ parks when not ready, and with EV_CLEAR always: only a
+		 * change of the file makes a new event then.  If no watch can be
+		 * had, kqe_files_poll polls it instead. */
+		if (kn->filter == EVFILT_READ && (!ready || (kn->flags & EV_CLEAR)) &&
+		    file_park(q, kn) && !ready)
+			ready = file_ready(kn, &data);
+		if ((kn->status & KN_ENABLED) && ready)
 			kqe_knote_activate(q, kn);
 		return 0;
 	}
@@ -405,8 +433,11 @@ static void io_detach(struct kqe_queue *q, struct knote *kn)
 	struct kqe_fd *fde = kn->u.io.fde;
 	if (fde == NULL)
 		return;
-	if (fde->kind == FDK_FILE)
+	if (fde->kind == FDK_FILE) {
 		file_list_remove(q, kn);
+		if (fde->rd == kn)
+			kqe_file_unwatch(q, kn, &fde->watch);
+	}
 	if (fde->rd == kn)
 		fde->rd = NULL;
 	if (fde->wr == kn)
@@ -424,6 +455,32 @@ static bool io_stale(struct kqe_queue *q, struct knote *kn, const struct stat *s
 	return fde->dev != st->st_dev || fde->ino != st->st_ino;
 }
 
+/* Evaluate an enabled epoll-backed knote now, as FreeBSD's f_event at
+ * registration, and queue it when its direction is ready.  poll(2) asks
+ * about this knote's direction only (its bits equal epoll's on Linux);
+ * one syscall per modify or EV_ENABLE, none per delivered event.  Whether
+ * NOTE_LOWAT is met is decided by io_event, as for epoll results. */
+static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
+{
+	bool rd = kn->filter == EVFILT_READ;
+	struct pollfd p = { .fd = (int)kn->ident, .events = rd ? (POLLIN | POLLRDHUP) : POLLOUT };
+	if (poll(&p, 1, 0) != 1 || (p.revents & POLLNVAL))
+		return;
+	uint32_t fire = rd ? (POLLIN | POLLRDHUP | POLLHUP | POLLERR) : (POLLOUT | POLLHUP | POLLERR);
+	if (!(p.revents & fire))
+		return;
+	kn->u.io.revents = (uint32_t)p.revents;
+	struct kqe_fd *fde = kn->u.io.fde;
+	if ((p.revents & POLLERR) && (fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
+		/* SO_ERROR clears the error: keep it for fflags. */
+		int soerr = 0;
+		socklen_t len = sizeof soerr;
+		if (getsockopt(fde->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+			kn->u.io.sockerr = soerr;
+	}
+	kqe_knote_activate(q, kn);
+}
+
 static int io_modify(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
 {
 	/* Parameters are replaced, not ORed (semantics §3). */
@@ -431,8 +488,20 @@ static int io_modify(struct kqe_queue *q, struct knote *kn, const struct kevent 
 	kn->sfflags = kev->fflags;
 	kn->sdata = kev->data;
 	struct kqe_fd *fde = kn->u.io.fde;
-	if (fde->kind != FDK_FILE && knote_edge(kn) != was_edge)
-		return fd_sync(q, fde, false);
+	if (fde->kind != FDK_FILE) {
+		int err = 0;
+		if (knote_edge(kn) != was_edge)
+			err = fd_sync(q, fde, false);
+		/* FreeBSD evaluates the filter again after every modify of an
+		 * enabled knote (kqueue_register, done_ev_add): a lowered
+		 * NOTE_LOWAT mark already met, or a re-added EV_CLEAR knote
+		 * with data waiting, fires now.  EV_ENABLE does it in
+		 * io_enable; a knote being disabled needs none. */
+		if (err == 0 && (kn->status & KN_ENABLED) &&
+		    !(kev->flags & (EV_ENABLE | EV_DISABLE)))
+			io_reevaluate(q, kn);
+		return err;
+	}
 	return 0;
 }
 
@@ -445,9 +514,12 @@ static void io_enable(struct kqe_queue *q, struct knote *kn)
 			kn->status |= KN_ACTIVE;
 		return;
 	}
-	/* Re-evaluate now: a MOD makes epoll report what is pending, which is
-	 * how what happened while disabled gets delivered. */
-	fd_sync(q, fde, true);
+	/* Back into epoll if a lazy disarm took it out, then evaluate now,
+	 * which is how what happened while disabled gets delivered.  Not a
+	 * forced EPOLL_CTL_MOD: that re-reports the whole registration, and
+	 * an EV_CLEAR knote of the other direction would fire for nothing. */
+	fd_sync(q, fde, false);
+	io_reevaluate(q, kn);
 }
 
 static void io_disable(struct kqe_queue *q, struct knote *kn)
@@ -490,6 +562,25 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 	if (lowat && !eof && data < kn->sdata)
 		return 0;
 	return 1;
+}
+
+/* The event op for a knote taken off the ready list (eventlist overflow,
+ * EV_FORCEONESHOT, NOTE_LOWAT requeue).  Unlike a fresh epoll result, such
+ * a knote may outlive its descriptor: FreeBSD drops knotes at close(2), so
+ * an event for a number closed (or reused for another file) meanwhile must
+ * not be delivered.  One fstat per such event; these paths are not the hot
+ * one (epoll results go through io_event directly).  The knote is left
+ * inactive; a later change on the number drops or replaces it. */
+static int io_event_queued(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
+{
+	struct kqe_fd *fde = kn->u.io.fde;
+	if (fde->kind != FDK_FILE) {
+		struct stat st;
+		if (fstat(fde->fd, &st) < 0 || st.st_dev != fde->dev ||
+		    st.st_ino != fde->ino)
+			return -1;
+	}
+	return io_event(q, kn, ev);
 }
 
 static void io_after(struct kqe_queue *q, struct knote *kn)
@@ -541,10 +632,17 @@ int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool fr
 		if (kn->delivered_call == q->call_serial || (kn->status & KN_QUEUED))
 			continue; /* already delivered in this call, or waiting its turn */
 		if (n < room) {
+			/* Active while delivered, as from the ready list: io_after
+			 * keeps a userspace-level knote (NOTE_LOWAT, edge-registered)
+			 * active, and kqe_knote_delivered requeues only an active
+			 * one; without this a NOTE_LOWAT level knote fired once. */
+			kn->status |= KN_ACTIVE;
 			int r = io_event(q, kn, &out[n]);
 			if (r > 0) {
 				n++;
 				kqe_knote_delivered(q, kn);
+			} else {
+				kn->status &= ~KN_ACTIVE;
 			}
 		} else {
 			kqe_knote_activate(q, kn);
@@ -574,7 +672,7 @@ const struct kqe_filter kqe_filter_read = {
 	.detach = io_detach,
 	.enable = io_enable,
 	.disable = io_disable,
-	.event = io_event,
+	.event = io_event_queued,
 	.after = io_after,
 	.stale = io_stale,
 };
@@ -586,7 +684,7 @@ const struct kqe_filter kqe_filter_write = {
 	.detach = io_detach,
 	.enable = io_enable,
 	.disable = io_disable,
-	.event = io_event,
+	.event = io_event_queued,
 	.after = io_after,
 	.stale = io_stale,
 };
