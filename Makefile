@@ -2,7 +2,7 @@
 #
 #   make              build build/kq/core.so and build/kqtest.so
 #   make test         check packages (deps), build, run busted
-#   make example      run examples/demo.lua against the build
+#   make example      the five delayed requests against a local slow server
 #   make lint         luacheck
 #   make install      kq/core.so and kq/init.lua under DESTDIR/PREFIX
 #   make deps         install missing Debian packages (as root)
@@ -64,9 +64,18 @@ build/kqtest.so: csrc/testing/kqtest.c
 test: deps all
 	$(BUSTED)
 
-example: all
+# The five delayed requests replayed against a local slow server that the
+# example starts itself; prints RECEIVED: 5 .. RECEIVED: 1, FINISHED.
+example: deps all
 	LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;;" \
-	LUA_CPATH_5_4="./build/?.so;;" $(LUA) examples/demo.lua
+	LUA_CPATH_5_4="./build/?.so;;" $(LUA) examples/five_requests.lua
+
+# Every recipe in examples/, as a quick smoke run (the specs check output).
+examples: all
+	for f in timers wake_queue child_processes signals file_watcher \
+	    nested_loop; do $(LUA) examples/$$f.lua || exit 1; done
+	$(LUA) examples/echo_server.lua --selftest 20
+	$(LUA) examples/five_requests.lua --scale 0.25
 
 lint:
 	$(LUACHECK) .
@@ -77,7 +86,7 @@ install: build/kq/core.so
 	cp lua/kq/init.lua $(DESTDIR)$(INST_LUADIR)/kq/init.lua
 
 clean:
-	rm -rf build
+	rm -rf build build-asan
 
 # Installs what is missing when run as root on Debian; otherwise prints
 # the command and fails.  Without dpkg it only says so.
@@ -100,4 +109,34 @@ deps:
 		exit 1; \
 	fi
 
-.PHONY: all test example lint install clean deps
+# ---- memory safety --------------------------------------------------------
+# The whole suite against a module built with AddressSanitizer and
+# UndefinedBehaviorSanitizer.  The interpreter is not instrumented, so the
+# runtimes are preloaded; any report makes the run fail.
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+SAN_ENV = LD_PRELOAD="`$(CC) -print-file-name=libasan.so` \
+	`$(CC) -print-file-name=libubsan.so`" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
+	LSAN_OPTIONS=suppressions=`pwd`/tests/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+check-asan: deps
+	mkdir -p build-asan/kq
+	$(CC) $(KQ_CFLAGS) $(SAN_FLAGS) $(LUA_CPPFLAGS) \
+		-o build-asan/kq/core.so $(BINDING_SRC) $(ENGINE_SRC) $(LIBFLAG)
+	$(CC) $(KQ_CFLAGS) $(SAN_FLAGS) $(LUA_CPPFLAGS) \
+		-o build-asan/kqtest.so csrc/testing/kqtest.c $(LIBFLAG)
+	$(SAN_ENV) $(BUSTED) --cpath="./build-asan/?.so"
+
+# The suite under valgrind memcheck: no error, and nothing definitely or
+# indirectly lost (the interpreter frees everything at exit).
+VALGRIND = valgrind --quiet --error-exitcode=24 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+	--trace-children=yes --child-silent-after-fork=yes \
+	--trace-children-skip='*/sh,*/bash,*/env,*/sleep,*/kill'
+
+check-valgrind: deps all
+	$(VALGRIND) lua5.4 `command -v $(BUSTED)` --ignore-lua
+
+.PHONY: all test example examples lint install clean deps check-asan check-valgrind

@@ -1,0 +1,387 @@
+-- The examples/ programs, each run as a separate process (io.popen) from
+-- the repository root, with their output checked exactly.
+local socket = require("socket")
+
+local LUA = "lua5.4"
+
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Run `lua5.4 examples/<args>`; returns stdout, stderr, exit code (a
+-- signal number is returned negated).
+local function run(args)
+  local errfile = os.tmpname()
+  local p = assert(io.popen(LUA .. " examples/" .. args .. " 2>" .. errfile))
+  local out = p:read("a")
+  local _, how, code = p:close()
+  local f = assert(io.open(errfile))
+  local err = f:read("a")
+  f:close()
+  os.remove(errfile)
+  if how == "signal" then code = -code end
+  return out, err, code
+end
+
+local function lines(...)
+  return table.concat({ ... }, "\n") .. "\n"
+end
+
+local REPLAY = lines("RECEIVED: 5", "RECEIVED: 4", "RECEIVED: 3",
+  "RECEIVED: 2", "RECEIVED: 1", "FINISHED")
+
+-- Is process `pid` gone (or a zombie nobody reaped yet)?
+local function gone(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then
+    return not os.execute("kill -0 " .. pid .. " 2>/dev/null")
+  end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") == "Z"
+end
+
+-- Poll `cond` every 10 ms for at most `limit` seconds.
+local function eventually(cond, limit)
+  local deadline = socket.gettime() + limit
+  repeat
+    if cond() then return true end
+    socket.sleep(0.01)
+  until socket.gettime() > deadline
+  return cond()
+end
+
+-- A port nobody listens on: bind one, note it, close it.
+local function closed_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return port
+end
+
+-- --verbose output for five hang-ups: six lines plus a description each,
+-- EV_EOF with `fflags` matching the pattern; the order they come in is the
+-- kernel's affair.
+local function assert_hangups(out, fflags)
+  local seen = {}
+  for received, desc in out:gmatch("RECEIVED: (%d)\n  ([^\n]*)\n") do
+    assert.is_nil(seen[received])
+    seen[received] = true
+    assert.matches("^ident=%d+ filter=READ flags=ONESHOT|EOF fflags=" .. fflags
+      .. " data=0 udata=" .. received .. "$", desc)
+  end
+  for i = 1, 5 do assert.is_true(seen[tostring(i)], out) end
+  assert.matches("\nFINISHED\n$", out)
+  assert.are.equal(11, select(2, out:gsub("\n", "")))
+end
+
+describe("examples/five_requests.lua", function()
+  it("replays the five requests against its own server", function()
+    local out, err, code = run("five_requests.lua --scale 0.1")
+    assert.are.equal(REPLAY, out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+
+  it("with --verbose describes each event, and leaves no server behind", function()
+    local out, err, code = run("five_requests.lua --scale 0.1 --verbose")
+    assert.are.equal(0, code)
+    local pid = err:match("^five_requests: server pid (%d+) on 127%.0%.0%.1:%d+\n$")
+    assert.is_truthy(pid, err)
+    assert.is_true(gone(pid))
+    local n = 0
+    for received, desc in out:gmatch("RECEIVED: (%d)\n  ([^\n]*)\n") do
+      n = n + 1
+      assert.are.equal(tostring(6 - n), received)
+      assert.matches("^ident=%d+ filter=READ flags=ONESHOT[|%u]* fflags=0 data=%d+ udata=" .. received .. "$", desc)
+    end
+    assert.are.equal(5, n)
+    assert.matches("\nFINISHED\n$", out)
+  end)
+
+  it("fails with one line when the connection is refused", function()
+    local port = closed_port()
+    local out, err, code = run("five_requests.lua --server 127.0.0.1:" .. port)
+    assert.are.equal("", out)
+    assert.are.equal("five_requests: cannot connect to 127.0.0.1:" .. port
+      .. ": connection refused\n", err)
+    assert.are.equal(1, code)
+  end)
+
+  it("refuses a malformed --server with exit status 2", function()
+    for _, bad in ipairs({ "nonsense", "127.0.0.1:", ":80", "127.0.0.1:0",
+        "127.0.0.1:70000", "host:port", "" }) do
+      local out, err, code = run("five_requests.lua --server " .. quote(bad))
+      assert.are.equal("", out)
+      assert.are.equal("five_requests: bad --server '" .. bad
+        .. "': expected HOST:PORT\n", err)
+      assert.are.equal(2, code)
+    end
+    local out, err, code = run("five_requests.lua --server")
+    assert.are.equal("", out)
+    assert.matches("^five_requests: missing value after %-%-server; usage: [^\n]+\n$", err)
+    assert.are.equal(2, code)
+  end)
+
+  it("refuses other bad arguments with exit status 2", function()
+    for _, args in ipairs({ "--scale x", "--scale -1", "--timeout 0", "--bogus" }) do
+      local out, err, code = run("five_requests.lua " .. args)
+      assert.are.equal("", out)
+      assert.matches("^five_requests: [^\n]+\n$", err)
+      assert.are.equal(2, code)
+    end
+  end)
+
+  it("counts a connection closed without an answer as received (EV_EOF)", function()
+    local server = assert(socket.bind("127.0.0.1", 0))
+    local _, port = server:getsockname()
+    server:settimeout(10)
+    local errfile = os.tmpname()
+    local p = assert(io.popen(LUA .. " examples/five_requests.lua --verbose --server 127.0.0.1:"
+      .. port .. " 2>" .. errfile))
+    -- Take the five requests, then hang up on each without a word.
+    local conns = {}
+    for i = 1, 5 do
+      local c = assert(server:accept())
+      c:settimeout(10)
+      local first = assert(c:receive("*l"))
+      assert.are.equal("GET /delay/" .. (5 - i) * 1000
+        .. "/url/http://www.google.com HTTP/1.1", first)
+      repeat local l = assert(c:receive("*l")) until l == ""
+      conns[i] = c
+    end
+    for i = 5, 1, -1 do conns[i]:close() end
+    server:close()
+    local out = p:read("a")
+    local _, _, code = p:close()
+    local ef = assert(io.open(errfile))
+    local err = ef:read("a")
+    ef:close()
+    os.remove(errfile)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+    -- A FIN: EV_EOF with fflags 0 and nothing to read.
+    assert_hangups(out, "0")
+  end)
+
+  it("counts a connection reset before any answer as received (EV_EOF)", function()
+    local server = assert(socket.bind("127.0.0.1", 0))
+    local _, port = server:getsockname()
+    server:settimeout(10)
+    local p = assert(io.popen(LUA .. " examples/five_requests.lua --verbose --server 127.0.0.1:"
+      .. port .. " 2>&1"))
+    -- Close each connection at once, unread: the request then gets a reset.
+    for _ = 1, 5 do assert(server:accept()):close() end
+    server:close()
+    local out = p:read("a")
+    local _, _, code = p:close()
+    assert.are.equal(0, code, out)
+    -- EV_EOF with the socket error (ECONNRESET) in fflags.
+    assert_hangups(out, "[1-9]%d*")
+  end)
+
+  it("gives up with one line when the server never answers", function()
+    -- Connections queue in the backlog; nobody ever accepts them.
+    local server = assert(socket.bind("127.0.0.1", 0))
+    finally(function() server:close() end)
+    local _, port = server:getsockname()
+    local out, err, code = run("five_requests.lua --scale 0.01 --timeout 0.3 --server 127.0.0.1:" .. port)
+    assert.are.equal("", out)
+    assert.matches("^five_requests: no answer to 5 request%(s%) after [%d.]+ s\n$", err)
+    assert.are.equal(1, code)
+  end)
+
+  it("takes its server down when it is killed", function()
+    local errfile = os.tmpname()
+    finally(function() os.remove(errfile) end)
+    -- Full delays (4 s): it is still waiting when it gets killed.
+    local p = assert(io.popen("echo $$; exec " .. LUA .. " examples/five_requests.lua --verbose 2>" .. errfile))
+    local client = assert(tonumber(p:read("l")))
+    local server
+    assert.is_true(eventually(function()
+      local f = io.open(errfile)
+      server = f and f:read("a"):match("server pid (%d+)")
+      if f then f:close() end
+      return server ~= nil
+    end, 10))
+    assert.is_false(gone(server))
+    assert.is_truthy(os.execute("kill -KILL " .. client))
+    p:close()
+    -- Its end of the server's stdout closed with it: the server exits.
+    assert.is_true(eventually(function() return gone(server) end, 10))
+  end)
+end)
+
+describe("examples/slow_server.lua", function()
+  it("answers /delay/<ms>/url/<url> with a redirect, not early, and others with 404", function()
+    local p = assert(io.popen("echo $$; exec " .. LUA .. " examples/slow_server.lua --parent"))
+    local pid = p:read("l")
+    finally(function()
+      os.execute("kill " .. pid)
+      p:close()
+    end)
+    local port = assert(p:read("l"):match("^LISTENING 127%.0%.0%.1:(%d+)$"))
+    local function get(path)
+      local c = assert(socket.connect("127.0.0.1", tonumber(port)))
+      c:settimeout(10)
+      assert(c:send("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n"))
+      local answer = c:receive("*a")
+      c:close()
+      return answer
+    end
+    local t0 = socket.gettime()
+    assert.are.equal("HTTP/1.1 302 Found\r\nLocation: http://example.org/\r\n"
+      .. "Content-Length: 0\r\nConnection: close\r\n\r\n",
+      get("/delay/100/url/http://example.org/"))
+    assert.is_true(socket.gettime() - t0 >= 0.098)
+    assert.are.equal("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+      .. "Connection: close\r\n\r\n", get("/elsewhere"))
+  end)
+
+  it("rejects a bad address with exit status 1", function()
+    local out, err, code = run("slow_server.lua nowhere")
+    assert.are.equal("", out)
+    assert.are.equal("slow_server: bad address 'nowhere': expected HOST:PORT\n", err)
+    assert.are.equal(1, code)
+  end)
+end)
+
+describe("examples/echo_server.lua", function()
+  it("passes its self-test with many clients at once", function()
+    local out, err, code = run("echo_server.lua --selftest 30")
+    assert.are.equal("selftest: 30 clients, 30 echoed 200000 bytes intact\n", out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+
+  it("echoes to several clients of its own and closes after EOF", function()
+    local p = assert(io.popen("echo $$; exec " .. LUA .. " examples/echo_server.lua"))
+    local pid = p:read("l")
+    finally(function()
+      os.execute("kill " .. pid)
+      p:close()
+    end)
+    local port = tonumber(assert(p:read("l"):match("^LISTENING 127%.0%.0%.1:(%d+)$")))
+    local clients = {}
+    for i = 1, 3 do
+      clients[i] = assert(socket.connect("127.0.0.1", port))
+      clients[i]:settimeout(10)
+    end
+    for round = 1, 3 do
+      for i = 3, 1, -1 do assert(clients[i]:send("client " .. i .. " round " .. round .. "\n")) end
+      for i = 1, 3 do
+        assert.are.equal("client " .. i .. " round " .. round, clients[i]:receive("*l"))
+      end
+    end
+    -- Half-close: the server finishes echoing, then closes.
+    assert(clients[2]:send("last words\n"))
+    clients[2]:shutdown("send")
+    assert.are.equal("last words", clients[2]:receive("*l"))
+    local data, err = clients[2]:receive("*l")
+    assert.is_nil(data)
+    assert.are.equal("closed", err)
+    -- The others are still served.
+    assert(clients[3]:send("still here\n"))
+    assert.are.equal("still here", clients[3]:receive("*l"))
+    for i = 1, 3 do clients[i]:close() end
+  end)
+end)
+
+describe("examples/timers.lua", function()
+  it("runs every timer recipe", function()
+    local out, err, code = run("timers.lua")
+    assert.are.equal(lines(
+      "oneshot: fired once after 50 ms",
+      "oneshot: gone after delivery (ENOENT)",
+      "periodic: 5 ticks of 20 ms, udata kept",
+      "periodic: a late collect counts the missed ticks",
+      "periodic: quiet once deleted",
+      "units: NOTE_MSECONDS data=30 fired after 30 ms",
+      "units: NOTE_USECONDS data=30000 fired after 30 ms",
+      "units: NOTE_NSECONDS data=30000000 fired after 30 ms",
+      "units: two units at once give EINVAL",
+      "abstime: fired at the wall-clock deadline, not before",
+      "abstime: a deadline in the past fires at once",
+      "re-add: the 20 ms timer re-added as 80 ms fired after 80 ms"), out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+end)
+
+describe("examples/wake_queue.lua", function()
+  it("wakes a nested queue with EVFILT_USER", function()
+    local out, err, code = run("wake_queue.lua")
+    assert.are.equal(lines(
+      "main: timer fired, triggering the worker twice",
+      "main: the worker queue is readable, 1 event(s)",
+      "worker: wake fflags=0x3 data=20",
+      "main: the worker queue is readable, 1 event(s)",
+      "worker: wake fflags=0x1 data=30",
+      "main: idle: true"), out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+end)
+
+describe("examples/nested_loop.lua", function()
+  local expected = lines(
+    "kq: 3 timer ticks",
+    "outer loop: its timer triggers the kq USER event",
+    "kq: USER event, data=7",
+    "outer loop: finished")
+
+  it("drives a queue from luv", function()
+    local out, err, code = run("nested_loop.lua --luv")
+    assert.are.equal(expected, out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+
+  it("drives a queue from cqueues", function()
+    local out, err, code = run("nested_loop.lua --cqueues")
+    assert.are.equal(expected, out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+end)
+
+describe("examples/child_processes.lua", function()
+  it("waits for three children and decodes their status", function()
+    local out, err, code = run("child_processes.lua")
+    assert.are.equal(lines(
+      "fast: exited with code 3 (data=768 flags=ONESHOT|CLEAR|EOF fflags=EXIT)",
+      "fast: pclose says exit 3",
+      "slow: exited with code 0 (data=0 flags=ONESHOT|CLEAR|EOF fflags=EXIT)",
+      "slow: pclose says exit 0",
+      "victim: killed by signal 15 (data=15 flags=ONESHOT|CLEAR|EOF fflags=EXIT)",
+      "victim: pclose says signal 15"), out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+end)
+
+describe("examples/signals.lua", function()
+  it("counts the signals it sends itself", function()
+    local out, err, code = run("signals.lua")
+    assert.are.equal(lines(
+      "SIGUSR1: sent 3, counted 3",
+      "SIGUSR2: sent 1, counted 1",
+      "done"), out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+end)
+
+describe("examples/file_watcher.lua", function()
+  it("reports each change to a file and its directory", function()
+    local out, err, code = run("file_watcher.lua")
+    assert.are.equal(lines(
+      "create notes.txt:        dir WRITE",
+      "append a line:           file WRITE|EXTEND",
+      "chmod 600:               file ATTRIB",
+      "mkdir sub:               dir WRITE|LINK",
+      "rename notes.txt:        file RENAME, dir WRITE",
+      "remove renamed.txt:      file DELETE, dir WRITE",
+      "rmdir sub:               dir WRITE|LINK"), out)
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+  end)
+end)
