@@ -86,7 +86,7 @@ install: build/kq/core.so
 	cp lua/kq/init.lua $(DESTDIR)$(INST_LUADIR)/kq/init.lua
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan bench/build
 
 # Installs what is missing when run as root on Debian; otherwise prints
 # the command and fails.  Without dpkg it only says so.
@@ -108,6 +108,13 @@ deps:
 		echo "  sudo apt-get install -y$$missing"; \
 		exit 1; \
 	fi
+
+# ---- benchmarks (bench/RESULTS.md); times are reported, never judged ----
+bench: all
+	$(MAKE) -C bench run LUA="$(LUA)" LUA_PC="$(LUA_PC)" LUA_INCDIR="$(LUA_INCDIR)"
+
+bench-quick: all
+	$(MAKE) -C bench quick LUA="$(LUA)" LUA_PC="$(LUA_PC)" LUA_INCDIR="$(LUA_INCDIR)"
 
 # ---- memory safety --------------------------------------------------------
 # The whole suite against a module built with AddressSanitizer and
@@ -139,4 +146,4 @@ VALGRIND = valgrind --quiet --error-exitcode=24 --leak-check=full \
 check-valgrind: deps all
 	$(VALGRIND) lua5.4 `command -v $(BUSTED)` --ignore-lua
 
-.PHONY: all test example examples lint install clean deps check-asan check-valgrind
+.PHONY: bench bench-quick all test example examples lint install clean deps check-asan check-valgrind

@@ -478,6 +478,28 @@ static int ensure_evbuf(struct kqe_queue *q, int want)
 	return 0;
 }
 
+/* epoll_pwait2 (Linux 5.11) takes the timeout in nanoseconds.  Older
+ * kernels, and valgrind 3.19, answer ENOSYS: then epoll_wait, with the
+ * timeout rounded up to whole milliseconds so that a wait never ends early. */
+static int have_pwait2 = 1;
+
+static int wait_epoll(int epfd, struct epoll_event *buf, int cap, const struct timespec *tp)
+{
+	if (__atomic_load_n(&have_pwait2, __ATOMIC_RELAXED)) {
+		int m = epoll_pwait2(epfd, buf, cap, tp, NULL);
+		if (m >= 0 || errno != ENOSYS)
+			return m;
+		__atomic_store_n(&have_pwait2, 0, __ATOMIC_RELAXED);
+	}
+	int ms = -1;
+	if (tp) {
+		int64_t ns = (int64_t)tp->tv_sec * 1000000000 + tp->tv_nsec;
+		int64_t up = (ns + 999999) / 1000000;
+		ms = up > INT_MAX ? INT_MAX : (int)up;
+	}
+	return epoll_wait(epfd, buf, cap, ms);
+}
+
 /* One epoll_wait (blocking when wait_ns != 0) and the processing of what it
  * returned.  Returns -1 with errno (EINTR, EBADF when closed meanwhile). */
 static int epoll_collect(struct kqe_queue *q, struct kevent *out, int nevents, int *np,
@@ -507,14 +529,16 @@ static int epoll_collect(struct kqe_queue *q, struct kevent *out, int nevents, i
 	struct kqe_sigmark sigmark;
 	kqe_signal_mark(&sigmark);
 	if (wait_ns != 0) {
+		/* Read under the lock: kqe_close() may clear it meanwhile. */
+		int epfd = q->epfd;
 		q->nwaiters++;
 		pthread_mutex_unlock(&q->lock);
-		m = epoll_pwait2(q->epfd, buf, cap, tp, NULL);
+		m = wait_epoll(epfd, buf, cap, tp);
 		err = errno;
 		pthread_mutex_lock(&q->lock);
 		q->nwaiters--;
 	} else {
-		m = epoll_pwait2(q->epfd, buf, cap, tp, NULL);
+		m = wait_epoll(q->epfd, buf, cap, tp);
 		err = errno;
 	}
 	if (m < 0 && err == EINTR && kqe_signal_interrupt_ours(&sigmark))

@@ -1,0 +1,142 @@
+/*
+ * benchutil.c - the few system calls the Lua benchmarks need, identical for
+ * every Lua contender (kq, luv, cqueues) so that none of them measures with
+ * another's helpers: a monotonic clock, the process CPU clock, socketpairs, a byte written, the
+ * open-descriptor count, RLIMIT_NOFILE and malloc's in-use byte count.
+ * Built as bench/build/benchutil.so; never installed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <malloc.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#if LUA_VERSION_NUM < 504
+#error "benchutil needs Lua 5.4"
+#endif
+
+/* now() -> CLOCK_MONOTONIC in ns, an integer. */
+static int bu_now(lua_State *L)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	return 1;
+}
+
+/* cputime() -> CLOCK_PROCESS_CPUTIME_ID in ns (user + system). */
+static int bu_cputime(lua_State *L)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	return 1;
+}
+
+/* socketpairs(n) -> {a1, b1, a2, b2, ...}: n AF_UNIX stream pairs. */
+static int bu_socketpairs(lua_State *L)
+{
+	lua_Integer n = luaL_checkinteger(L, 1);
+	lua_createtable(L, (int)(2 * n), 0);
+	for (lua_Integer i = 0; i < n; i++) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return luaL_error(L, "socketpair #%d: %s", (int)i + 1, strerror(errno));
+		lua_pushinteger(L, sv[0]);
+		lua_rawseti(L, -2, 2 * i + 1);
+		lua_pushinteger(L, sv[1]);
+		lua_rawseti(L, -2, 2 * i + 2);
+	}
+	return 1;
+}
+
+/* write1(fd): one byte, or an error. */
+static int bu_write1(lua_State *L)
+{
+	int fd = (int)luaL_checkinteger(L, 1);
+	if (write(fd, "x", 1) != 1)
+		return luaL_error(L, "write(%d): %s", fd, strerror(errno));
+	return 0;
+}
+
+/* closeall({fd, ...}) */
+static int bu_closeall(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 1);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, 1, i);
+		close((int)lua_tointeger(L, -1));
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
+/* fdcount() -> descriptors open in this process (/proc/self/fd). */
+static int bu_fdcount(lua_State *L)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return luaL_error(L, "/proc/self/fd: %s", strerror(errno));
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	lua_pushinteger(L, n - 1); /* not the directory's own descriptor */
+	return 1;
+}
+
+/* nofile(n) -> the soft RLIMIT_NOFILE after trying to raise it to n (the
+ * hard limit too when allowed). */
+static int bu_nofile(lua_State *L)
+{
+	rlim_t want = (rlim_t)luaL_checkinteger(L, 1);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want) {
+		struct rlimit nr = { want, rl.rlim_max > want ? rl.rlim_max : want };
+		if (setrlimit(RLIMIT_NOFILE, &nr) < 0) {
+			nr.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+			nr.rlim_max = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &nr);
+		}
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	lua_pushinteger(L, (lua_Integer)rl.rlim_cur);
+	return 1;
+}
+
+/* malloc_used() -> bytes in use in malloc'ed chunks (mallinfo2). */
+static int bu_malloc_used(lua_State *L)
+{
+	struct mallinfo2 mi = mallinfo2();
+	lua_pushinteger(L, (lua_Integer)(mi.uordblks + mi.hblkhd));
+	return 1;
+}
+
+static const luaL_Reg bu_funcs[] = {
+	{ "now", bu_now },
+	{ "cputime", bu_cputime },
+	{ "socketpairs", bu_socketpairs },
+	{ "write1", bu_write1 },
+	{ "closeall", bu_closeall },
+	{ "fdcount", bu_fdcount },
+	{ "nofile", bu_nofile },
+	{ "malloc_used", bu_malloc_used },
+	{ NULL, NULL },
+};
+
+__attribute__((visibility("default"))) int luaopen_benchutil(lua_State *L);
+int luaopen_benchutil(lua_State *L)
+{
+	luaL_newlib(L, bu_funcs);
+	return 1;
+}

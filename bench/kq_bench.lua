@@ -1,0 +1,236 @@
+-- kq_bench.lua - the kq-from-Lua contender (build/kq/core.so via
+-- require "kq").  Run by bench/driver.lua:
+--   lua5.4 kq_bench.lua SCENARIO SECONDS [N]
+-- prints "ns=<per unit> cpu=<per unit> units=<n> [fds=<n>] [bytes=<n>]"
+-- like cbench.
+local bu = require("benchutil")
+
+local scenario, seconds, nparam = arg[1], tonumber(arg[2]), tonumber(arg[3])
+assert(scenario and seconds, "usage: kq_bench.lua SCENARIO SECONDS [N]")
+local limit = math.floor(seconds * 1e9)
+local now = bu.now
+
+local NREADY, EVCAP, NREG, CHUNK = 1000, 1024, 10000, 1000
+
+-- For the timer scenario the descriptors are counted before kq loads.
+local fds_at_start = bu.fdcount()
+local kq = require("kq")
+
+-- CPU time (user + system) of the timed stretches, next to the wall time.
+local cpu_spent, cpu_mark = 0, 0
+local function cpu_start() cpu_mark = bu.cputime() end
+local function cpu_stop() cpu_spent = cpu_spent + bu.cputime() - cpu_mark end
+
+local function report(ns, units, extra)
+  io.write(string.format("ns=%.2f cpu=%.2f units=%d%s\n", ns / units,
+    cpu_spent / units, units, extra and (" " .. extra) or ""))
+end
+
+local function check(got, want, what, msg)
+  if got ~= want then
+    error(string.format("%s: got %s, want %s %s", what, tostring(got),
+      tostring(want), tostring(msg or "")), 2)
+  end
+end
+
+-- Register changes in changelists of CHUNK; errors raise.
+local function apply(q, lists, evl, room)
+  for i = 1, #lists do
+    local n, msg = q:kevent(lists[i], evl, room, 0)
+    check(n, 0, "kevent changes", msg)
+  end
+end
+
+local function chunked(changes)
+  local lists = {}
+  for i = 1, #changes, CHUNK do
+    local l = {}
+    for j = i, math.min(i + CHUNK - 1, #changes) do l[#l + 1] = changes[j] end
+    lists[#lists + 1] = l
+  end
+  return lists
+end
+
+-- Scenarios 1 and 2: 1,000 always-readable sockets, level-triggered READ.
+local function ready(with_data)
+  local fds = bu.socketpairs(NREADY)
+  local q = assert(kq.kqueue())
+  local ch = {}
+  for i = 1, NREADY do
+    bu.write1(fds[2 * i])
+    ch[i] = { ident = fds[2 * i - 1], filter = kq.EVFILT_READ, flags = kq.EV_ADD }
+  end
+  apply(q, { ch })
+  local evl = {}
+  local sum, events = 0, 0
+  local function wait()
+    local n = q:kevent(nil, evl, EVCAP)
+    check(n, NREADY, "kevent")
+    local s = 0
+    if with_data then
+      for i = 1, n do s = s + evl[i].data end
+    else
+      for i = 1, n do s = s + evl[i].ident end
+    end
+    sum = sum + s
+    return n
+  end
+  for _ = 1, 20 do wait() end -- warm-up
+  sum = 0
+  cpu_start()
+  local t1
+  local t0 = now()
+  repeat
+    for _ = 1, 10 do events = events + wait() end
+    t1 = now()
+  until t1 - t0 >= limit
+  cpu_stop()
+  if with_data then check(sum, events, "every event's data is 1 byte") end
+  report(t1 - t0, events)
+end
+
+-- Scenario 3: 10,000 descriptors added then deleted, changelists of 1,000.
+-- With room (an eventlist of 1,000), the binding submits each changelist
+-- in one engine call; with nevents 0 it takes one call per change (see
+-- csrc/kq_kevent.c).
+local function reg(with_room)
+  bu.nofile(NREG + 256)
+  local fds = bu.socketpairs(NREG // 2)
+  local q = assert(kq.kqueue())
+  local add, del = {}, {}
+  for i = 1, NREG do
+    add[i] = { ident = fds[i], filter = kq.EVFILT_READ, flags = kq.EV_ADD }
+    del[i] = { ident = fds[i], filter = kq.EVFILT_READ, flags = kq.EV_DELETE }
+  end
+  add, del = chunked(add), chunked(del)
+  local evl = with_room and {} or nil
+  local room = with_room and CHUNK or nil
+  local changes = 0
+  apply(q, add, evl, room) -- warm-up
+  apply(q, del, evl, room)
+  cpu_start()
+  local t1
+  local t0 = now()
+  repeat
+    apply(q, add, evl, room)
+    apply(q, del, evl, room)
+    changes = changes + 2 * NREG
+    t1 = now()
+  until t1 - t0 >= limit
+  cpu_stop()
+  report(t1 - t0, changes)
+end
+
+-- Scenario 4: N oneshot 1 ms timers registered, then all collected.
+local function timer_cycle(lists, nt, evl)
+  local q = assert(kq.kqueue())
+  cpu_start()
+  local t0 = now()
+  apply(q, lists)
+  local t1 = now()
+  cpu_stop()
+  local fds = bu.fdcount() - fds_at_start
+  cpu_start()
+  local t2 = now()
+  local got = 0
+  while got < nt do
+    local n = assert(q:kevent(nil, evl, EVCAP))
+    for i = 1, n do
+      if evl[i].filter ~= kq.EVFILT_TIMER then error("unexpected event") end
+    end
+    got = got + n
+  end
+  local t3 = now()
+  cpu_stop()
+  q:close()
+  return (t1 - t0) + (t3 - t2), fds
+end
+
+local function timers()
+  local nt = nparam or 100000
+  local function lists_for(n)
+    local ch = {}
+    for i = 1, n do
+      ch[i] = { ident = i, filter = kq.EVFILT_TIMER,
+                flags = kq.EV_ADD | kq.EV_ONESHOT, data = 1 }
+    end
+    return chunked(ch)
+  end
+  local lists = lists_for(nt)
+  local evl = {}
+  timer_cycle(lists_for(nt // 10 + 1), nt // 10 + 1, evl) -- warm-up
+  cpu_spent = 0
+  local spent, count, maxfds = 0, 0, 0
+  repeat
+    local ns, fds = timer_cycle(lists, nt, evl)
+    spent, count = spent + ns, count + nt
+    if fds > maxfds then maxfds = fds end
+  until spent >= limit
+  report(spent, count, "fds=" .. maxfds)
+end
+
+-- Scenario 5: EVFILT_USER trigger and wait, one call per round trip.
+local function wake()
+  local q = assert(kq.kqueue())
+  apply(q, { { { ident = 1, filter = kq.EVFILT_USER,
+                 flags = kq.EV_ADD | kq.EV_CLEAR } } })
+  local trig = { { ident = 1, filter = kq.EVFILT_USER, fflags = kq.NOTE_TRIGGER } }
+  local evl = {}
+  local function batch()
+    for _ = 1, 1000 do
+      local n = q:kevent(trig, evl, 1)
+      if n ~= 1 then check(n, 1, "kevent") end
+    end
+  end
+  batch() -- warm-up
+  local rounds = 0
+  cpu_start()
+  local t1
+  local t0 = now()
+  repeat
+    batch()
+    rounds = rounds + 1000
+    t1 = now()
+  until t1 - t0 >= limit
+  cpu_stop()
+  report(t1 - t0, rounds)
+end
+
+-- Scenario 6: Lua heap per knote (collectgarbage("count") delta) for N
+-- EVFILT_USER knotes; the change tables are made before measuring.
+local function mem()
+  local n = nparam or 100000
+  local ch = {}
+  for i = 1, n do
+    ch[i] = { ident = i, filter = kq.EVFILT_USER, flags = kq.EV_ADD | kq.EV_CLEAR }
+  end
+  local lists = chunked(ch)
+  local q = assert(kq.kqueue())
+  collectgarbage("collect")
+  local c0, m0 = collectgarbage("count"), bu.malloc_used()
+  cpu_start()
+  local t0 = now()
+  apply(q, lists)
+  local t1 = now()
+  cpu_stop()
+  collectgarbage("collect")
+  local c1, m1 = collectgarbage("count"), bu.malloc_used()
+  local lua_bytes = (c1 - c0) * 1024 / n
+  -- malloc also holds the Lua heap: the rest is the engine's side.
+  local c_bytes = ((m1 - m0) - (c1 - c0) * 1024) / n
+  q:close()
+  report(t1 - t0, n, string.format("bytes=%.1f cbytes=%.1f", lua_bytes, c_bytes))
+end
+
+local scenarios = {
+  ready = function() ready(false) end,
+  data = function() ready(true) end,
+  reg = function() reg(false) end,
+  ["reg-room"] = function() reg(true) end,
+  timer = timers,
+  wake = wake,
+  mem = mem,
+}
+local run = scenarios[scenario]
+if not run then error("unknown scenario " .. scenario) end
+run()
