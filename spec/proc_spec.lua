@@ -96,7 +96,7 @@ local function assert_gone(q, pid)
     flags = DELETE } }))
 end
 
-describe("EVFILT_PROC", function()
+describe("EVFILT_PROC #pidfd", function()
   it("reports exit(64) as NOTE_EXIT, status 16384, and leaves the child waitable", function()
     local q = newq()
     local pid, go = child(64)
