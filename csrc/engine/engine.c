@@ -45,10 +45,22 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
  * an epoll_ctl in the child would change the parent's interest list, and
  * the number may be reused by the child for something else.  The parent's
  * engine memory stays allocated in the child; it is never reachable. */
+static struct kqe_queue *orphans; /* a fork child's inherited queues */
+
 static void atfork_child(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	registry_lock = fresh;
+	/* The inherited queues are never used again here, and freeing their
+	 * parts could trip over locks other threads held at fork: they stay
+	 * reachable on a list, so leak checkers see no loss. */
+	for (int fd = 0; fd < registry_cap; fd++) {
+		if (registry[fd]) {
+			registry[fd]->orphan_next = orphans;
+			orphans = registry[fd];
+		}
+	}
+	free(registry); /* glibc's malloc is usable again in a fork child */
 	registry = NULL;
 	registry_cap = 0;
 	registry_count = 0;
@@ -78,6 +90,8 @@ static int registry_insert(struct kqe_queue *q)
 	}
 	registry[q->epfd] = q;
 	registry_count++;
+	static uint64_t next_serial;
+	q->serial = ++next_serial; /* under registry_lock */
 	pthread_mutex_unlock(&registry_lock);
 	return 0;
 }
@@ -92,6 +106,15 @@ struct kqe_queue *kqe_queue_get(int fd)
 	}
 	pthread_mutex_unlock(&registry_lock);
 	return q;
+}
+
+uint64_t kqe_queue_serial(int fd)
+{
+	struct kqe_queue *q = kqe_queue_get(fd);
+	uint64_t serial = q ? q->serial : 0;
+	if (q)
+		kqe_queue_put(q);
+	return serial;
 }
 
 static void queue_free(struct kqe_queue *q)
@@ -315,6 +338,13 @@ static int apply_change(struct kqe_queue *q, const struct kevent *kev, bool *cre
 	struct knote *kn = kqe_knote_find(q, kev->filter, kev->ident);
 	struct stat st;
 	q->change_st = NULL;
+	if (kn && f->delete_fast && (flags & (EV_ADD | EV_DELETE)) == EV_DELETE) {
+		/* Deleting a knote that epoll watches needs no fstat: epoll's
+		 * own answer tells a closed descriptor or a reused number. */
+		int err = f->delete_fast(q, kn);
+		if (err >= 0)
+			return err;
+	}
 	if (f->is_fd) {
 		if (kev->ident > INT_MAX)
 			return EBADF;

@@ -102,6 +102,10 @@ struct kqe_filter {
 	void (*enable)(struct kqe_queue *q, struct knote *kn);
 	void (*disable)(struct kqe_queue *q, struct knote *kn);
 	int (*event)(struct kqe_queue *q, struct knote *kn, struct kevent *ev);
+	/* fd filters: delete kn without an fstat when the filter can tell a
+	 * closed or reused descriptor itself: 0, EBADF or ENOENT, or -1 to
+	 * take the general path. */
+	int (*delete_fast)(struct kqe_queue *q, struct knote *kn);
 	/* fd filters: does the knote belong to another file than st names? */
 	bool (*stale)(struct kqe_queue *q, struct knote *kn, const struct stat *st);
 	void (*after)(struct kqe_queue *q, struct knote *kn);
@@ -124,6 +128,8 @@ enum kqe_tag {
 struct kqe_queue {
 	pthread_mutex_t lock;
 	int epfd;                 /* the queue's own descriptor */
+	struct kqe_queue *orphan_next; /* in a fork child: see engine.c */
+	uint64_t serial;          /* unique per queue in the process */
 	int refs;                 /* registry + calls in progress */
 	bool closed;
 	bool exposed;             /* fileno() seen: keep epfd readable while ready */
@@ -181,6 +187,7 @@ KQE_HIDDEN void kqe_wake(struct kqe_queue *q);      /* wake a blocked waiter */
 KQE_HIDDEN int kqe_epoll_add(struct kqe_queue *q, int fd, uint32_t events, uint64_t tag);
 KQE_HIDDEN int64_t kqe_now(void);                   /* CLOCK_MONOTONIC in ns */
 KQE_HIDDEN int kqe_queue_pending(struct kqe_queue *q); /* READ data for a nested kq */
+KQE_HIDDEN uint64_t kqe_queue_serial(int fd);      /* which queue fd is; 0 if none */
 
 /* knote.c: the (filter, ident) table and the ready list */
 KQE_HIDDEN struct knote *kqe_knote_find(struct kqe_queue *q, short filter, uintptr_t ident);
@@ -239,6 +246,7 @@ KQE_HIDDEN void kqe_file_unwatch(struct kqe_queue *q, struct knote *kn, struct k
 enum kqe_fdkind {
 	FDK_OTHER = 0, FDK_SOCK, FDK_LISTEN_TCP, FDK_LISTEN_OTHER, FDK_PIPE,
 	FDK_CHR, FDK_FILE, FDK_KQ,
+	FDK_SOCKET, /* a socket not yet known to be a listener or not */
 };
 KQE_HIDDEN int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *data);
 

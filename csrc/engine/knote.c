@@ -68,6 +68,8 @@ int kqe_knote_insert(struct kqe_queue *q, struct knote *kn)
 
 void kqe_knote_unlink(struct kqe_queue *q, struct knote *kn)
 {
+	if (q->hcap == 0)
+		return; /* the first insert failed to make the table */
 	struct knote **pp = &q->htab[knote_hash(kn->filter, kn->ident, q->hcap)];
 	while (*pp && *pp != kn)
 		pp = &(*pp)->hnext;

@@ -39,6 +39,7 @@ struct kqe_fd {
 	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
 	uint32_t edge_mask;  /* events registered in the nested edge epoll */
 	enum kqe_fdkind kind;
+	uint64_t kq_serial;  /* FDK_KQ: which queue (all epolls share one inode) */
 	struct kqe_vwatch *watch; /* files: the READ knote parked on inotify */
 };
 
@@ -62,18 +63,11 @@ static enum kqe_fdkind classify(int fd, const struct stat *st)
 		return FDK_PIPE;
 	case S_IFCHR:
 		return FDK_CHR;
-	case S_IFSOCK: {
-		int on = 0;
-		socklen_t len = sizeof on;
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on) {
-			int domain = 0;
-			len = sizeof domain;
-			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
-			return (domain == AF_INET || domain == AF_INET6) ? FDK_LISTEN_TCP
-									 : FDK_LISTEN_OTHER;
-		}
-		return FDK_SOCK;
-	}
+	case S_IFSOCK:
+		/* Listener or not is settled at the first event (socket_kind):
+		 * registration stays at fstat + epoll_ctl, and a socket that
+		 * starts listening after EV_ADD is still seen as a listener. */
+		return FDK_SOCKET;
 	default:
 		return FDK_OTHER;
 	}
@@ -147,6 +141,24 @@ int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *data)
 	}
 }
 
+/* An unsettled socket's kind, settled once per descriptor (one or two
+ * getsockopt calls at its first event, never per event). */
+static enum kqe_fdkind socket_kind(struct kqe_fd *fde)
+{
+	if (fde->kind != FDK_SOCKET)
+		return fde->kind;
+	int on = 0, domain = 0;
+	socklen_t len = sizeof on;
+	fde->kind = FDK_SOCK;
+	if (getsockopt(fde->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on) {
+		len = sizeof domain;
+		getsockopt(fde->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+		fde->kind = (domain == AF_INET || domain == AF_INET6) ? FDK_LISTEN_TCP
+								     : FDK_LISTEN_OTHER;
+	}
+	return fde->kind;
+}
+
 /* ---- the per-descriptor table -------------------------------------------- */
 
 static struct kqe_fd *fd_lookup(struct kqe_queue *q, int fd)
@@ -175,6 +187,8 @@ static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *
 	fde->dev = st->st_dev;
 	fde->ino = st->st_ino;
 	fde->kind = classify(fd, st);
+	if (fde->kind == FDK_KQ)
+		fde->kq_serial = kqe_queue_serial(fd);
 	q->fds[fd] = fde;
 	return fde;
 }
@@ -448,10 +462,36 @@ static void io_detach(struct kqe_queue *q, struct knote *kn)
 		fd_sync(q, fde, false);
 }
 
+/* EV_DELETE of a knote whose descriptor epoll watches: the epoll_ctl that
+ * the delete needs anyway answers EBADF for a closed descriptor and ENOENT
+ * when the number now names a file that was never registered, which are
+ * FreeBSD's answers too (semantics §5).  Registration then costs no fstat
+ * on the way out. */
+static int io_delete_fast(struct kqe_queue *q, struct knote *kn)
+{
+	struct kqe_fd *fde = kn->u.io.fde;
+	struct knote *other = fde->rd == kn ? fde->wr : fde->rd;
+	/* Only the common shape: the last knote, registered in the main epoll. */
+	if (fde->kind == FDK_FILE || other != NULL || fde->main_mask == 0 || fde->edge_mask)
+		return -1;
+	int err = 0;
+	if (epoll_ctl(q->epfd, EPOLL_CTL_DEL, fde->fd, NULL) < 0)
+		err = errno;
+	fde->main_mask = 0; /* gone either way: fd_release must not try again */
+	kqe_knote_drop(q, kn);
+	if (err == EBADF || err == ENOENT)
+		return err;
+	return 0;
+}
+
 static bool io_stale(struct kqe_queue *q, struct knote *kn, const struct stat *st)
 {
 	(void)q;
 	struct kqe_fd *fde = kn->u.io.fde;
+	if (fde->kind == FDK_KQ)
+		return kqe_queue_serial(fde->fd) != fde->kq_serial;
+	/* Other anonymous-inode descriptors (eventfd, timerfd) share one
+	 * inode too; for them a reused number goes unnoticed (documented). */
 	return fde->dev != st->st_dev || fde->ino != st->st_ino;
 }
 
@@ -471,7 +511,7 @@ static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
 		return;
 	kn->u.io.revents = (uint32_t)p.revents;
 	struct kqe_fd *fde = kn->u.io.fde;
-	if ((p.revents & POLLERR) && (fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
+	if ((p.revents & POLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
 		/* SO_ERROR clears the error: keep it for fflags. */
 		int soerr = 0;
 		socklen_t len = sizeof soerr;
@@ -550,6 +590,7 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 	bool lowat = (kn->sfflags & NOTE_LOWAT) != 0;
 	if (fde->kind == FDK_OTHER)
 		return 1;
+	socket_kind(fde);
 	if (q->lazy_data && !lowat) {
 		/* Left to kqe_event_data(): no syscall per delivered event. */
 		ev->ext[0] = KQE_LAZY_MAGIC | ((uint64_t)fde->kind << 8);
@@ -622,7 +663,7 @@ int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool fr
 			continue;
 		wanted = true;
 		kn->u.io.revents = events;
-		if ((events & EPOLLERR) && (fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
+		if ((events & EPOLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
 			/* SO_ERROR clears the error: keep it for fflags. */
 			int soerr = 0;
 			socklen_t len = sizeof soerr;
@@ -675,6 +716,7 @@ const struct kqe_filter kqe_filter_read = {
 	.event = io_event_queued,
 	.after = io_after,
 	.stale = io_stale,
+	.delete_fast = io_delete_fast,
 };
 
 const struct kqe_filter kqe_filter_write = {
@@ -687,4 +729,5 @@ const struct kqe_filter kqe_filter_write = {
 	.event = io_event_queued,
 	.after = io_after,
 	.stale = io_stale,
+	.delete_fast = io_delete_fast,
 };
