@@ -38,6 +38,7 @@ struct kqe_queue;
 struct kqe_fd;
 struct kqe_vwatch;  /* vnode.c */
 struct kqe_vnstate; /* vnode.c */
+struct kqe_vnknote; /* vnode.c */
 
 struct knote {
 	uintptr_t ident;
@@ -49,20 +50,25 @@ struct knote {
 	short filter;
 	uint16_t flags;         /* stored flags (KN_STORED_FLAGS) */
 	uint16_t status;        /* KN_* */
-	uint16_t spare;
+	/* q->call_serial of its last delivery.  16 bits: a wrap can only
+	 * defer a level knote idle for 65536 calls by one call, never lose it. */
+	uint16_t delivered_call;
 	uint32_t sfflags;       /* the change's fflags: the filter's parameter */
 	uint32_t fflags_out;    /* accumulated fflags to deliver */
-	uint32_t delivered_call; /* q->call_serial of its last delivery */
 	union {
 		struct {                /* READ, WRITE */
 			struct kqe_fd *fde;
-			struct knote *fnext; /* the queue's knotes on regular files */
-			uint32_t revents;   /* last epoll events seen */
-			int sockerr;        /* socket error kept for fflags (SO_ERROR clears it) */
+			union {
+				struct {            /* on epoll */
+					uint32_t revents; /* last epoll events seen */
+					int sockerr;      /* socket error kept for fflags
+							   * (reading SO_ERROR clears it) */
+				} ep;
+				struct knote *fnext; /* on a regular file: q->filelist */
+			} on;
 		} io;
 		struct {                /* TIMER */
 			int64_t deadline;   /* CLOCK_MONOTONIC ns of the next expiry */
-			int64_t period;     /* ns; 0 for a one-shot or absolute timer */
 			uint32_t heap_index;
 		} timer;
 		struct {                /* SIGNAL */
@@ -72,14 +78,8 @@ struct knote {
 		struct {                /* PROC */
 			int pidfd;          /* in epoll; -1 once the exit is recorded */
 		} proc;
-		struct {                /* VNODE (vnode.c) */
-			int64_t size;       /* st_size at the last look (NOTE_EXTEND) */
-			uint64_t dev, ino;  /* the file at attach (stale) */
-			struct kqe_vwatch *watch; /* shared inotify watch, NULL when none */
-			uint32_t nlink;     /* st_nlink at the last look */
-			uint32_t batch;     /* notes gathered in the inotify batch */
-			uint16_t nattrib;   /* IN_ATTRIB events in the batch */
-			uint16_t vflags;    /* vnode.c's VN_* bits */
+		struct {                /* VNODE: state allocated by vnode.c */
+			struct kqe_vnknote *s;
 		} vn;
 		struct {                /* USER */
 			uint32_t value;     /* stored 24-bit fflags */
@@ -173,7 +173,7 @@ struct kqe_queue {
 	int evcap;
 	bool evbuf_busy;
 
-	uint32_t call_serial;     /* counts collections; see knote.delivered_call */
+	uint16_t call_serial;     /* counts collections; see knote.delivered_call */
 	uint32_t fdgen;           /* generation for the next struct kqe_fd */
 	struct knote *requeue;    /* level knotes to put back after a collection */
 	const struct stat *change_st; /* fstat of the ident while an fd change runs */

@@ -257,6 +257,8 @@ static int epoll_apply(struct kqe_queue *q, int epfd, struct kqe_fd *fde, uint32
 			err = EINVAL; /* a queue watching itself, directly or not */
 		if (err == EPERM)
 			err = EINVAL;
+		if (err == ENOSPC)
+			err = ENOMEM; /* the epoll watch limit: a resource limit, as FreeBSD says */
 		return err;
 	}
 	*cur = want;
@@ -305,9 +307,9 @@ static void file_list_remove(struct kqe_queue *q, struct knote *kn)
 {
 	struct knote **pp = &q->filelist;
 	while (*pp && *pp != kn)
-		pp = &(*pp)->u.io.fnext;
+		pp = &(*pp)->u.io.on.fnext;
 	if (*pp)
-		*pp = kn->u.io.fnext;
+		*pp = kn->u.io.on.fnext;
 }
 
 static bool file_ready(struct knote *kn, int64_t *data)
@@ -338,7 +340,7 @@ static bool file_park(struct kqe_queue *q, struct knote *kn)
  * (no inotify watch left) stays polled here. */
 void kqe_files_poll(struct kqe_queue *q)
 {
-	for (struct knote *kn = q->filelist; kn; kn = kn->u.io.fnext) {
+	for (struct knote *kn = q->filelist; kn; kn = kn->u.io.on.fnext) {
 		if ((kn->status & (KN_ENABLED | KN_QUEUED | KN_REQUEUE)) != KN_ENABLED)
 			continue;
 		if (kn->filter == EVFILT_WRITE && (kn->flags & EV_CLEAR))
@@ -409,7 +411,7 @@ static int io_attach(struct kqe_queue *q, struct knote *kn, const struct kevent 
 		fde->wr = kn;
 
 	if (fde->kind == FDK_FILE) {
-		kn->u.io.fnext = q->filelist;
+		kn->u.io.on.fnext = q->filelist;
 		q->filelist = kn;
 		int64_t data;
 		bool ready = file_ready(kn, &data);
@@ -509,14 +511,14 @@ static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
 	uint32_t fire = rd ? (POLLIN | POLLRDHUP | POLLHUP | POLLERR) : (POLLOUT | POLLHUP | POLLERR);
 	if (!(p.revents & fire))
 		return;
-	kn->u.io.revents = (uint32_t)p.revents;
+	kn->u.io.on.ep.revents = (uint32_t)p.revents;
 	struct kqe_fd *fde = kn->u.io.fde;
 	if ((p.revents & POLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
 		/* SO_ERROR clears the error: keep it for fflags. */
 		int soerr = 0;
 		socklen_t len = sizeof soerr;
 		if (getsockopt(fde->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
-			kn->u.io.sockerr = soerr;
+			kn->u.io.on.ep.sockerr = soerr;
 	}
 	kqe_knote_activate(q, kn);
 }
@@ -580,12 +582,12 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 		ev->data = data;
 		return ready;
 	}
-	uint32_t events = kn->u.io.revents;
+	uint32_t events = kn->u.io.on.ep.revents;
 	bool eof = kn->filter == EVFILT_READ ? (events & (EPOLLRDHUP | EPOLLHUP)) != 0
 					      : (events & (EPOLLHUP | EPOLLERR)) != 0;
 	if (eof) {
 		ev->flags |= EV_EOF;
-		ev->fflags = (uint32_t)kn->u.io.sockerr;
+		ev->fflags = (uint32_t)kn->u.io.on.ep.sockerr;
 	}
 	bool lowat = (kn->sfflags & NOTE_LOWAT) != 0;
 	if (fde->kind == FDK_OTHER)
@@ -662,13 +664,13 @@ int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool fr
 		if (!(events & fire))
 			continue;
 		wanted = true;
-		kn->u.io.revents = events;
+		kn->u.io.on.ep.revents = events;
 		if ((events & EPOLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
 			/* SO_ERROR clears the error: keep it for fflags. */
 			int soerr = 0;
 			socklen_t len = sizeof soerr;
 			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
-				kn->u.io.sockerr = soerr;
+				kn->u.io.on.ep.sockerr = soerr;
 		}
 		if (kn->delivered_call == q->call_serial || (kn->status & KN_QUEUED))
 			continue; /* already delivered in this call, or waiting its turn */

@@ -130,6 +130,28 @@ void kqe_timers_free(struct kqe_queue *q)
 	q->tcount = q->tcap = 0;
 }
 
+static int64_t to_ns(int64_t v, uint32_t unit)
+{
+	int64_t mul = unit == NOTE_SECONDS ? 1000000000 : unit == NOTE_USECONDS ? 1000
+		    : unit == NOTE_NSECONDS ? 1 : 1000000;
+	int64_t ns;
+	if (__builtin_mul_overflow(v, mul, &ns) || ns > NEVER)
+		return NEVER;
+	return ns;
+}
+
+/* The period in ns, derived from the stored parameters rather than kept in
+ * the knote (bench scenario 6: every byte of a knote counts).  0 for a
+ * one-shot or absolute timer; a periodic 0 counts as one unit. */
+static int64_t timer_period(const struct knote *kn)
+{
+	if ((kn->sfflags & NOTE_ABSTIME) || (kn->flags & EV_ONESHOT))
+		return 0;
+	uint32_t unit = kn->sfflags & UNIT_BITS;
+	int64_t ns = to_ns(kn->sdata, unit);
+	return ns > 0 ? ns : to_ns(1, unit);
+}
+
 /* ---- expiry ---------------------------------------------------------------- */
 
 void kqe_timers_expire(struct kqe_queue *q, bool timerfd_fired)
@@ -148,7 +170,7 @@ void kqe_timers_expire(struct kqe_queue *q, bool timerfd_fired)
 	int64_t now = kqe_now();
 	while (q->tcount && q->theap[0]->u.timer.deadline <= now) {
 		struct knote *kn = q->theap[0];
-		int64_t period = kn->u.timer.period;
+		int64_t period = timer_period(kn);
 		if (period > 0) {
 			/* No drift: the next expiry is the last one plus the period,
 			 * and a slow program sees every expiration counted. */
@@ -166,16 +188,6 @@ void kqe_timers_expire(struct kqe_queue *q, bool timerfd_fired)
 }
 
 /* ---- the filter ------------------------------------------------------------ */
-
-static int64_t to_ns(int64_t v, uint32_t unit)
-{
-	int64_t mul = unit == NOTE_SECONDS ? 1000000000 : unit == NOTE_USECONDS ? 1000
-		    : unit == NOTE_NSECONDS ? 1 : 1000000;
-	int64_t ns;
-	if (__builtin_mul_overflow(v, mul, &ns) || ns > NEVER)
-		return NEVER;
-	return ns;
-}
 
 static int timer_setup(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
 {
@@ -195,14 +207,8 @@ static int timer_setup(struct kqe_queue *q, struct knote *kn, const struct keven
 		int64_t rnow = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
 		int64_t left = ns - rnow;
 		kn->u.timer.deadline = left <= 0 ? now : (left > NEVER ? NEVER : now + left);
-		kn->u.timer.period = 0;
 	} else {
-		kn->u.timer.deadline = now + ns;
-		/* Periodic unless ONESHOT; a periodic 0 counts as one unit. */
-		if (kn->flags & EV_ONESHOT)
-			kn->u.timer.period = 0;
-		else
-			kn->u.timer.period = ns > 0 ? ns : to_ns(1, unit);
+		kn->u.timer.deadline = now + ns; /* periodic unless ONESHOT: timer_period */
 	}
 	int err = heap_insert(q, kn);
 	if (err == 0)

@@ -26,6 +26,17 @@
 
 #include "internal.h"
 
+/* A vnode knote's own state (knote.u.vn.s). */
+struct kqe_vnknote {
+	int64_t size;       /* st_size at the last look (NOTE_EXTEND) */
+	uint64_t dev, ino;  /* the file at attach (stale) */
+	struct kqe_vwatch *watch; /* shared inotify watch, NULL when none */
+	uint32_t nlink;     /* st_nlink at the last look */
+	uint32_t batch;     /* notes gathered in the inotify batch */
+	uint16_t nattrib;   /* IN_ATTRIB events in the batch */
+	uint16_t vflags;    /* VN_* bits */
+};
+
 /* u.vn.vflags */
 #define VN_DIR      0x01 /* the knote watches a directory */
 #define VN_TOUCHED  0x02 /* in the batch's touched list */
@@ -348,14 +359,25 @@ static int vn_attach(struct kqe_queue *q, struct knote *kn, const struct kevent 
 		/* sockets, pipes, FIFOs and anonymous inodes (kqueues, eventfds) */
 		return EINVAL;
 	}
-	kn->u.vn.dev = (uint64_t)sb->st_dev;
-	kn->u.vn.ino = (uint64_t)sb->st_ino;
-	kn->u.vn.size = (int64_t)sb->st_size;
-	kn->u.vn.nlink = (uint32_t)sb->st_nlink;
-	kn->u.vn.vflags = S_ISDIR(sb->st_mode) ? VN_DIR : 0;
-	kn->u.vn.watch = NULL;
-	return watch_join(q, (int)kn->ident, sb, kn, &kn->u.vn.watch,
-			  vnode_mask(kn->sfflags, (kn->u.vn.vflags & VN_DIR) != 0));
+	/* The vnode state lives outside the knote, so that the knotes of
+	 * every other filter stay small (bench scenario 6). */
+	struct kqe_vnknote *vs = calloc(1, sizeof *vs);
+	if (vs == NULL)
+		return ENOMEM;
+	kn->u.vn.s = vs;
+	vs->dev = (uint64_t)sb->st_dev;
+	vs->ino = (uint64_t)sb->st_ino;
+	vs->size = (int64_t)sb->st_size;
+	vs->nlink = (uint32_t)sb->st_nlink;
+	vs->vflags = S_ISDIR(sb->st_mode) ? VN_DIR : 0;
+	vs->watch = NULL;
+	int err = watch_join(q, (int)kn->ident, sb, kn, &vs->watch,
+			     vnode_mask(kn->sfflags, (vs->vflags & VN_DIR) != 0));
+	if (err) {
+		free(vs);
+		kn->u.vn.s = NULL;
+	}
+	return err;
 }
 
 static struct vmember *member_of(struct kqe_vwatch *w, struct knote *kn)
@@ -369,11 +391,11 @@ static struct vmember *member_of(struct kqe_vwatch *w, struct knote *kn)
 static int vn_modify(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
 {
 	/* Parameters are replaced, not ORed; notes gathered so far stay. */
-	struct kqe_vwatch *w = kn->u.vn.watch;
+	struct kqe_vwatch *w = kn->u.vn.s->watch;
 	struct vmember *m = w ? member_of(w, kn) : NULL;
 	if (m) {
 		uint32_t old = m->mask;
-		m->mask = vnode_mask(kev->fflags, (kn->u.vn.vflags & VN_DIR) != 0);
+		m->mask = vnode_mask(kev->fflags, (kn->u.vn.s->vflags & VN_DIR) != 0);
 		int err = watch_sync(q, w, (int)kn->ident);
 		if (err) {
 			m->mask = old;
@@ -387,19 +409,23 @@ static int vn_modify(struct kqe_queue *q, struct knote *kn, const struct kevent 
 
 static void vn_detach(struct kqe_queue *q, struct knote *kn)
 {
-	watch_leave(q, kn, &kn->u.vn.watch);
+	if (kn->u.vn.s == NULL)
+		return;
+	watch_leave(q, kn, &kn->u.vn.s->watch);
+	free(kn->u.vn.s);
+	kn->u.vn.s = NULL;
 }
 
 static bool vn_stale(struct kqe_queue *q, struct knote *kn, const struct stat *st)
 {
 	(void)q;
-	return kn->u.vn.dev != (uint64_t)st->st_dev || kn->u.vn.ino != (uint64_t)st->st_ino;
+	return kn->u.vn.s->dev != (uint64_t)st->st_dev || kn->u.vn.s->ino != (uint64_t)st->st_ino;
 }
 
 static int vn_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 {
 	(void)q;
-	bool revoked = (kn->u.vn.vflags & VN_REVOKED) != 0;
+	bool revoked = (kn->u.vn.s->vflags & VN_REVOKED) != 0;
 	EV_SET(ev, kn->ident, EVFILT_VNODE, kn->flags | (revoked ? EV_EOF : 0), kn->fflags_out, 0,
 	       kn->udata);
 	return kn->fflags_out != 0 || revoked;
@@ -428,50 +454,50 @@ static void vn_note(struct kqe_queue *q, struct knote *kn, uint32_t notes)
 
 static void touch(struct kqe_queue *q, struct kqe_vnstate *st, struct knote *kn)
 {
-	if (kn->u.vn.vflags & VN_TOUCHED)
+	if (kn->u.vn.s->vflags & VN_TOUCHED)
 		return;
 	if (st->ntouched == st->tcap) {
 		size_t ncap = st->tcap ? st->tcap * 2 : 16;
 		struct knote **t = realloc(st->touched, ncap * sizeof *t);
 		if (t == NULL) {
 			/* No memory for the batch: report what is known now. */
-			uint32_t notes = kn->u.vn.batch;
-			if (kn->u.vn.nattrib)
+			uint32_t notes = kn->u.vn.s->batch;
+			if (kn->u.vn.s->nattrib)
 				notes |= NOTE_ATTRIB;
-			kn->u.vn.batch = 0;
-			kn->u.vn.nattrib = 0;
-			kn->u.vn.vflags &= ~(VN_STAT | VN_MODIFIED | VN_OVERFLOW);
+			kn->u.vn.s->batch = 0;
+			kn->u.vn.s->nattrib = 0;
+			kn->u.vn.s->vflags &= ~(VN_STAT | VN_MODIFIED | VN_OVERFLOW);
 			vn_note(q, kn, notes);
 			return;
 		}
 		st->touched = t;
 		st->tcap = ncap;
 	}
-	kn->u.vn.vflags |= VN_TOUCHED;
+	kn->u.vn.s->vflags |= VN_TOUCHED;
 	st->touched[st->ntouched++] = kn;
 }
 
 /* The end of a batch for one knote: one fstat when needed. */
 static void finish(struct kqe_queue *q, struct knote *kn)
 {
-	uint32_t notes = kn->u.vn.batch;
-	uint16_t vf = kn->u.vn.vflags;
-	uint32_t nattrib = kn->u.vn.nattrib;
-	kn->u.vn.batch = 0;
-	kn->u.vn.nattrib = 0;
-	kn->u.vn.vflags &= ~(VN_TOUCHED | VN_STAT | VN_MODIFIED | VN_OVERFLOW);
+	uint32_t notes = kn->u.vn.s->batch;
+	uint16_t vf = kn->u.vn.s->vflags;
+	uint32_t nattrib = kn->u.vn.s->nattrib;
+	kn->u.vn.s->batch = 0;
+	kn->u.vn.s->nattrib = 0;
+	kn->u.vn.s->vflags &= ~(VN_TOUCHED | VN_STAT | VN_MODIFIED | VN_OVERFLOW);
 	if (vf & VN_STAT) {
 		struct stat sb;
-		if (fstat((int)kn->ident, &sb) == 0 && (uint64_t)sb.st_dev == kn->u.vn.dev &&
-		    (uint64_t)sb.st_ino == kn->u.vn.ino) {
+		if (fstat((int)kn->ident, &sb) == 0 && (uint64_t)sb.st_dev == kn->u.vn.s->dev &&
+		    (uint64_t)sb.st_ino == kn->u.vn.s->ino) {
 			int64_t size = (int64_t)sb.st_size;
-			int64_t dl = (int64_t)sb.st_nlink - (int64_t)kn->u.vn.nlink;
+			int64_t dl = (int64_t)sb.st_nlink - (int64_t)kn->u.vn.s->nlink;
 			uint64_t links = (uint64_t)(dl < 0 ? -dl : dl);
-			if ((vf & VN_MODIFIED) && size > kn->u.vn.size)
+			if ((vf & VN_MODIFIED) && size > kn->u.vn.s->size)
 				notes |= NOTE_EXTEND;
 			if (vf & VN_OVERFLOW) {
-				if (size != kn->u.vn.size)
-					notes |= NOTE_WRITE | (size > kn->u.vn.size ? NOTE_EXTEND : 0);
+				if (size != kn->u.vn.s->size)
+					notes |= NOTE_WRITE | (size > kn->u.vn.s->size ? NOTE_EXTEND : 0);
 				if (dl != 0)
 					notes |= (vf & VN_DIR) ? NOTE_LINK
 							       : (dl > 0 ? NOTE_LINK : NOTE_DELETE);
@@ -492,8 +518,8 @@ static void finish(struct kqe_queue *q, struct knote *kn)
 						notes |= NOTE_ATTRIB;
 				}
 			}
-			kn->u.vn.size = size;
-			kn->u.vn.nlink = (uint32_t)sb.st_nlink;
+			kn->u.vn.s->size = size;
+			kn->u.vn.s->nlink = (uint32_t)sb.st_nlink;
 		} else if (nattrib > 0) {
 			notes |= NOTE_ATTRIB; /* descriptor closed or reused: no more known */
 		}
@@ -518,7 +544,7 @@ static void dispatch(struct kqe_queue *q, struct kqe_vnstate *st, struct kqe_vwa
 		}
 		if (m & IN_UNMOUNT) {
 			/* FreeBSD's revoke: EV_EOF, and the knote goes with it. */
-			kn->u.vn.vflags |= VN_REVOKED;
+			kn->u.vn.s->vflags |= VN_REVOKED;
 			kn->flags |= EV_ONESHOT;
 			kn->fflags_out |= kn->sfflags & NOTE_REVOKE;
 			activate(q, kn);
@@ -544,8 +570,8 @@ static void dispatch(struct kqe_queue *q, struct kqe_vnstate *st, struct kqe_vwa
 			}
 			if (m & IN_ATTRIB) {
 				vf |= VN_STAT;
-				if (kn->u.vn.nattrib < UINT16_MAX)
-					kn->u.vn.nattrib++;
+				if (kn->u.vn.s->nattrib < UINT16_MAX)
+					kn->u.vn.s->nattrib++;
 			}
 			if (m & IN_DELETE_SELF)
 				notes |= NOTE_DELETE;
@@ -562,8 +588,8 @@ static void dispatch(struct kqe_queue *q, struct kqe_vnstate *st, struct kqe_vwa
 		}
 		if (notes == 0 && vf == 0)
 			continue;
-		kn->u.vn.batch |= notes;
-		kn->u.vn.vflags |= vf;
+		kn->u.vn.s->batch |= notes;
+		kn->u.vn.s->vflags |= vf;
 		touch(q, st, kn);
 	}
 }
@@ -579,7 +605,7 @@ static void overflow(struct kqe_queue *q, struct kqe_vnstate *st)
 					activate(q, kn);
 					continue;
 				}
-				kn->u.vn.vflags |= VN_STAT | VN_OVERFLOW;
+				kn->u.vn.s->vflags |= VN_STAT | VN_OVERFLOW;
 				touch(q, st, kn);
 			}
 		}
