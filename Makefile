@@ -47,7 +47,7 @@ ENGINE_SRC = csrc/engine/engine.c csrc/engine/knote.c \
 ENGINE_H = csrc/engine/kqe.h
 
 DEB_PACKAGES = lua5.4 liblua5.4-dev luarocks lua-busted lua-socket \
-	lua-check pkg-config gcc make
+	lua-check lua-luv lua-cqueues pkg-config gcc make
 
 all: build/kq/core.so build/kqtest.so
 
@@ -116,6 +116,13 @@ bench: all
 bench-quick: all
 	$(MAKE) -C bench quick LUA="$(LUA)" LUA_PC="$(LUA_PC)" LUA_INCDIR="$(LUA_INCDIR)"
 
+# The binding as a BSD or macOS build sees it (no __linux__, the system's
+# <sys/event.h>), checked here with a stand-in header: it must compile
+# without the engine or any Linux header.
+check-native-build:
+	$(CC) $(KQ_CFLAGS) -U__linux__ -Itests/native $(LUA_CPPFLAGS) \
+		-fsyntax-only $(BINDING_SRC)
+
 # ---- memory safety --------------------------------------------------------
 # The whole suite against a module built with AddressSanitizer and
 # UndefinedBehaviorSanitizer.  The interpreter is not instrumented, so the
@@ -161,4 +168,4 @@ FUZZ_SECONDS = 60
 fuzz:
 	$(MAKE) -f fuzz/Makefile FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
 
-.PHONY: fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind
+.PHONY: check-native-build fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind

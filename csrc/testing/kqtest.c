@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +67,35 @@ static int t_pipe(lua_State *L)
 		return t_fail(L, "pipe", en);
 	lua_pushinteger(L, p[0]);
 	lua_pushinteger(L, p[1]);
+	return 2;
+}
+
+/* openpty() -> master, slave: a pseudo-terminal pair, both raw, so bytes
+ * written to one end reach the other unchanged and at once. */
+static int t_openpty(lua_State *L)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY), en = errno;
+	if (m < 0)
+		return t_fail(L, "posix_openpt", en);
+	if (grantpt(m) < 0 || unlockpt(m) < 0) {
+		en = errno;
+		close(m);
+		return t_fail(L, "grantpt", en);
+	}
+	const char *name = ptsname(m);
+	int sl = name ? open(name, O_RDWR | O_NOCTTY) : -1;
+	en = errno;
+	if (sl < 0) {
+		close(m);
+		return t_fail(L, "open pty", en);
+	}
+	struct termios tio;
+	if (tcgetattr(sl, &tio) == 0) {
+		cfmakeraw(&tio);
+		tcsetattr(sl, TCSANOW, &tio);
+	}
+	lua_pushinteger(L, m);
+	lua_pushinteger(L, sl);
 	return 2;
 }
 
@@ -529,6 +559,7 @@ static const luaL_Reg t_funcs[] = {
 	/* descriptors */
 	{"pipe", t_pipe},
 	{"socketpair", t_socketpair},
+	{"openpty", t_openpty},
 	{"write", t_write},
 	{"read", t_read},
 	{"close", t_close},
