@@ -161,11 +161,13 @@ static void open_memfd(void)
 
 static void kq2_close(void)
 {
-	/* The generation is not bumped: every epoll descriptor shares one
-	 * anonymous inode, so the engine cannot tell a new queue on a reused
-	 * number from the old one (known limitation, see the hardening
-	 * report), and the model follows it. */
+	/* A queue's number, once reused by a new queue, names another file:
+	 * the engine tells queues apart (every epoll descriptor shares one
+	 * anonymous inode, so it keeps the queue's identity), and the model
+	 * treats the number as closed, as for any other descriptor. */
 	if (fds[T_KQ2] >= 0) {
+		if (fds[T_KQ2] < MAXFD)
+			fdgen[fds[T_KQ2]]++;
 		CHECK(kqe_close(fds[T_KQ2]) == 0, "errno %d", errno);
 	}
 	fds[T_KQ2] = -1;

@@ -356,12 +356,23 @@ void kqe_files_poll(struct kqe_queue *q)
 
 /* ---- the filter operations ------------------------------------------------ */
 
+/* Does fde describe another file than st (the number was closed and
+ * reused)?  Queues all share one anonymous inode, so a queue is known by
+ * its serial; other anonymous-inode descriptors (eventfd, timerfd) share
+ * one inode too, and for them a reused number goes unnoticed (documented). */
+static bool fde_stale(const struct kqe_fd *fde, const struct stat *st)
+{
+	if (fde->kind == FDK_KQ)
+		return kqe_queue_serial(fde->fd) != fde->kq_serial;
+	return fde->dev != st->st_dev || fde->ino != st->st_ino;
+}
+
 static int io_attach(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
 {
 	(void)kev;
 	int fd = (int)kn->ident;
 	struct kqe_fd *fde = fd_lookup(q, fd);
-	if (fde && (fde->dev != q->change_st->st_dev || fde->ino != q->change_st->st_ino)) {
+	if (fde && fde_stale(fde, q->change_st)) {
 		/* The other direction's knote still names the old file: it goes. */
 		struct knote *old = fde->rd ? fde->rd : fde->wr;
 		if (old)
@@ -489,12 +500,7 @@ static int io_delete_fast(struct kqe_queue *q, struct knote *kn)
 static bool io_stale(struct kqe_queue *q, struct knote *kn, const struct stat *st)
 {
 	(void)q;
-	struct kqe_fd *fde = kn->u.io.fde;
-	if (fde->kind == FDK_KQ)
-		return kqe_queue_serial(fde->fd) != fde->kq_serial;
-	/* Other anonymous-inode descriptors (eventfd, timerfd) share one
-	 * inode too; for them a reused number goes unnoticed (documented). */
-	return fde->dev != st->st_dev || fde->ino != st->st_ino;
+	return fde_stale(kn->u.io.fde, st);
 }
 
 /* Evaluate an enabled epoll-backed knote now, as FreeBSD's f_event at
