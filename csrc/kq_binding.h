@@ -50,8 +50,8 @@
  * and if that code uses the same queue the outer call sees the epoch move
  * and stops before touching `buf` again.
  *
- * The queue's user value 1 is a table { values = {...}, mirror = {...} }
- * (kq_kevent.c explains them).
+ * The queue's user values 1 and 2 are the udata tables `values` and
+ * `mirror` (kq_kevent.c explains them).
  */
 typedef struct kq_queue {
 	int fd;
@@ -73,7 +73,7 @@ int kq_fileno(lua_State *L);
 int kq_type(lua_State *L);
 
 /* kq_kevent.c */
-int kq_kevent(lua_State *L);
+void kq_kevent_open(lua_State *L);
 
 /* kq_constants.c */
 void kq_constants_open(lua_State *L);

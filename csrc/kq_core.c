@@ -6,7 +6,6 @@
 
 static const luaL_Reg kq_funcs[] = {
 	{"kqueue", kq_kqueue},
-	{"kevent", kq_kevent},
 	{"close", kq_close},
 	{"fileno", kq_fileno},
 	/* luasocket's socket.select duck-types on getfd. */
@@ -25,6 +24,7 @@ __attribute__((visibility("default"))) int luaopen_kq_core(lua_State *L)
 	kq_fork_init();
 	luaL_newlib(L, kq_funcs); /* checks the Lua core and number types */
 	kq_queue_open(L);
+	kq_kevent_open(L); /* kevent, with its upvalues */
 	kq_constants_open(L);
 	lua_pushliteral(L, KQ_VERSION);
 	lua_setfield(L, -2, "_VERSION");

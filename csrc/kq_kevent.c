@@ -4,16 +4,28 @@
  * with Lua values as udata.
  *
  * udata.  A kevent udata is a pointer, a Lua value is not, so the queue's
- * user value holds two tables:
- *   values   a luaL_ref table: token -> the Lua value of one change's udata
- *            (a private light userdata stands for nil, so that every
- *            change gets a token of its own);
- *   mirror   mirror[filter][ident] = token of that knote's current udata.
+ * user values 1 and 2 hold two tables:
+ *   values   a luaL_ref table: token -> the Lua value of one change's udata;
+ *   mirror   mirror[filter][ident] = token of that knote's current udata,
+ *            or `true` for a knote whose udata is nil.
  * Every submitted change gets a fresh token, passed to the kernel as the
- * udata pointer, and an event's udata is values[token].  The mirror tells
- * which token to release when a knote goes (EV_DELETE, an EV_ONESHOT
+ * udata pointer, and an event's udata is values[token].  A change with a
+ * nil udata needs no anchor: its token is -(its position in the call), so
+ * tokens stay unique within a call (the error entries below are matched by
+ * them) without a luaL_ref, and any token <= 0 reads as nil.  The mirror
+ * tells which token to release when a knote goes (EV_DELETE, an EV_ONESHOT
  * delivery, a udata replaced by a modify, a failed change, the queue
- * closed), so a value stays alive exactly as long as its knote.
+ * closed), so a value stays alive exactly as long as its knote; it also
+ * records every knote with a nil udata (`true`), because EV_ADD|EV_DELETE
+ * needs to know whether the knote existed.
+ *
+ * Speed (bench/RESULTS.md, "Binding optimisation"): the field names are
+ * interned once, as upvalues of kevent (kq_kevent_open), copied to stack
+ * slots per call and pushed with lua_pushvalue (lua_pushstring of a C
+ * string costs a string-cache lookup and a strcmp every time); lazy
+ * metatables are recognised by identity; a change table without a
+ * metatable is read with lua_rawget (kq_fastchange), the general path
+ * only runs for the rest.
  *
  * Exact outcomes.  The bookkeeping needs to know what became of every
  * change, which plain kevent(2) does not say when it runs out of room for
@@ -54,9 +66,35 @@
  */
 #define KQ_SENTINEL_FILTER (-32000)
 
-/* The udata token that stands for a nil udata. */
-static const char kq_nil_udata = 0;
-#define KQ_NIL_UDATA ((void *)&kq_nil_udata)
+/*
+ * Upvalues of kq_kevent, made once per load of the module: the interned
+ * field names, the lazy-event metatable names, the table of lazy-event
+ * metatables (registry[KQ_LAZY_MT], one metatable per kind) and the
+ * kq.queue metatable.  Valid in every function called from kq_kevent.
+ */
+enum {
+	KQ_UV_IDENT = 1,
+	KQ_UV_FILTER,
+	KQ_UV_FLAGS,
+	KQ_UV_FFLAGS,
+	KQ_UV_DATA,
+	KQ_UV_UDATA,
+	KQ_UV_NAME,     /* "__name" */
+	KQ_UV_LAZYNAME, /* KQ_LAZY_MT */
+	KQ_UV_LAZYREG,  /* registry[KQ_LAZY_MT] */
+	KQ_UV_QUEUEMT,  /* registry[KQ_QUEUE_MT] */
+	KQ_NUPVALUES = KQ_UV_QUEUEMT
+};
+
+/* kq_kevent copies the interned strings (upvalues 1 to KQ_UV_LAZYNAME)
+ * to its stack slots 6 to 13 (after its 5 arguments): a stack slot is a
+ * little cheaper to read than an upvalue, and every event reads six. */
+#define KQ_NARGS 5
+#define kq_key(k) (KQ_NARGS + (k))
+#define kq_pushkey(L, k) lua_pushvalue((L), kq_key(k))
+
+/* The mirror's value for a knote whose udata is nil (kq_mirrorget). */
+#define KQ_NILKNOTE ((lua_Integer)-1)
 
 /* Stack slots used throughout one call. */
 struct kq_call {
@@ -67,7 +105,13 @@ struct kq_call {
 	int events;      /* argument 3, or 0 */
 	int values;      /* the values table */
 	int mirror;      /* the mirror table */
-	int lazy;        /* registry[KQ_LAZY_MT] (lazy data only) */
+	int msub;        /* mirror[msubfilter] or nil, when msubok */
+	int msubok;
+	short msubfilter;
+	int lazymt;      /* the lazy metatable of kind lazykind, when lazyok */
+	int lazyok;
+	uint64_t lazykind;
+	int ranlua;      /* pass 1 took the general path (Lua may have run) */
 	size_t outbase;  /* first output slot in q->buf */
 	lua_Integer written; /* entries written to the eventlist so far */
 };
@@ -115,12 +159,14 @@ static int kq_fielderror(lua_State *L, lua_Integer i, const char *field,
  * C type on every system.
  */
 static lua_Integer kq_intfield(lua_State *L, int t, lua_Integer i,
-			       const char *field, int required,
+			       const char *field, int key, int required,
 			       lua_Integer def)
 {
 	lua_Integer v;
-	int isint;
-	int tt = lua_getfield(L, t, field);
+	int isint, tt;
+
+	kq_pushkey(L, key);
+	tt = lua_gettable(L, t); /* lua_getfield without interning */
 
 	if (tt == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -150,7 +196,8 @@ static lua_Integer kq_identfield(lua_State *L, int t, lua_Integer i)
 	lua_Integer v;
 	int isint, tt, top = lua_gettop(L);
 
-	tt = lua_getfield(L, t, "ident");
+	kq_pushkey(L, KQ_UV_IDENT);
+	tt = lua_gettable(L, t);
 	if (tt == LUA_TNIL)
 		kq_fielderror(L, i, "ident", "missing");
 	if (tt == LUA_TNUMBER) {
@@ -206,16 +253,11 @@ static lua_Integer kq_identfield(lua_State *L, int t, lua_Integer i)
  * other fields, and a typo check would have to walk every table with
  * lua_next on the hot path.  udata is read later (kq_tokens).
  */
-static void kq_tochange(lua_State *L, int t, lua_Integer i, struct kevent *ev)
+static void kq_setchange(lua_State *L, lua_Integer i, lua_Integer ident,
+			 lua_Integer filter, lua_Integer flags,
+			 lua_Integer fflags, lua_Integer data,
+			 struct kevent *ev)
 {
-	lua_Integer ident, filter, flags, fflags, data;
-
-	ident = kq_identfield(L, t, i);
-	filter = kq_intfield(L, t, i, "filter", 1, 0);
-	flags = kq_intfield(L, t, i, "flags", 0, 0);
-	fflags = kq_intfield(L, t, i, "fflags", 0, 0);
-	data = kq_intfield(L, t, i, "data", 0, 0);
-
 	memset(ev, 0, sizeof *ev);
 	ev->ident = (uintptr_t)ident;
 	if (ident < 0 || (lua_Integer)ev->ident != ident)
@@ -232,6 +274,64 @@ static void kq_tochange(lua_State *L, int t, lua_Integer i, struct kevent *ev)
 	ev->data = data;
 	if ((lua_Integer)ev->data != data)
 		kq_fielderror(L, i, "data", "out of range");
+}
+
+static void kq_tochange(lua_State *L, int t, lua_Integer i, struct kevent *ev)
+{
+	lua_Integer ident, filter, flags, fflags, data;
+
+	ident = kq_identfield(L, t, i);
+	filter = kq_intfield(L, t, i, "filter", KQ_UV_FILTER, 1, 0);
+	flags = kq_intfield(L, t, i, "flags", KQ_UV_FLAGS, 0, 0);
+	fflags = kq_intfield(L, t, i, "fflags", KQ_UV_FFLAGS, 0, 0);
+	data = kq_intfield(L, t, i, "data", KQ_UV_DATA, 0, 0);
+	kq_setchange(L, i, ident, filter, flags, fflags, data, ev);
+}
+
+/*
+ * The common case: a change table without a metatable (so every read is
+ * raw and runs no Lua code) whose fields are all integers, read with
+ * lua_rawget, udata included.  Anything else (a metatable, ident given as
+ * a file or object, a field of another type, a float, a required field
+ * missing) returns 0 having changed nothing, and kq_tochange reads the
+ * table again and raises the same errors as always.  *udnil tells whether
+ * the udata field is nil.
+ */
+static int kq_fastchange(lua_State *L, int t, lua_Integer i,
+			 struct kevent *ev, int *udnil)
+{
+	lua_Integer v[KQ_UV_DATA + 1];
+	int f;
+
+	if (lua_getmetatable(L, t)) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	for (f = KQ_UV_IDENT; f <= KQ_UV_DATA; f++) {
+		int isint, tt;
+
+		kq_pushkey(L, f);
+		tt = lua_rawget(L, t);
+		if (tt == LUA_TNIL && f > KQ_UV_FILTER) {
+			v[f] = 0;
+		} else if (tt != LUA_TNUMBER) {
+			lua_pop(L, 1);
+			return 0;
+		} else {
+			v[f] = lua_tointegerx(L, -1, &isint);
+			if (!isint) {
+				lua_pop(L, 1);
+				return 0;
+			}
+		}
+		lua_pop(L, 1);
+	}
+	kq_pushkey(L, KQ_UV_UDATA);
+	*udnil = lua_rawget(L, t) == LUA_TNIL;
+	lua_pop(L, 1);
+	kq_setchange(L, i, v[KQ_UV_IDENT], v[KQ_UV_FILTER], v[KQ_UV_FLAGS],
+		     v[KQ_UV_FFLAGS], v[KQ_UV_DATA], ev);
+	return 1;
 }
 
 /*
@@ -251,20 +351,28 @@ static size_t kq_convert(struct kq_call *c, size_t n)
 			luaL_argerror(L, 2, lua_pushfstring(L,
 				"changelist[%I]: table expected, got %s",
 				(LUAI_UACINT)i, luaL_typename(L, -1)));
-		kq_tochange(L, lua_gettop(L), (lua_Integer)i, &ev);
+		int udnil = 0;
+
+		if (!kq_fastchange(L, lua_gettop(L), (lua_Integer)i, &ev,
+				   &udnil)) {
+			c->ranlua = 1;
+			kq_tochange(L, lua_gettop(L), (lua_Integer)i, &ev);
+		}
 		lua_pop(L, 1);
 		/* FreeBSD skips a change with filter 0 (kqueue_register is
 		 * never called for it); so do we, on every system. */
 		if (ev.filter == 0)
 			continue;
-		ev.udata = (void *)(intptr_t)i;
+		/* -i: known to have a nil udata (see kq_tokens). */
+		ev.udata = (void *)(udnil ? -(intptr_t)i : (intptr_t)i);
 		kq_guard(c);
 		c->q->buf[kept++] = ev;
 	}
 	return kept;
 }
 
-/* Pass 2: a fresh token for every kept change (see the file comment). */
+/* Pass 2: a fresh token for every kept change (see the file comment):
+ * a luaL_ref for a udata, -(j + 1) for a nil one. */
 static void kq_tokens(struct kq_call *c, size_t n)
 {
 	lua_State *L = c->L;
@@ -275,13 +383,23 @@ static void kq_tokens(struct kq_call *c, size_t n)
 
 		kq_guard(c);
 		idx = (intptr_t)c->q->buf[j].udata;
-		lua_rawgeti(L, c->changes, (lua_Integer)idx);
-		if (lua_getfield(L, -1, "udata") == LUA_TNIL) {
-			lua_pop(L, 1);
-			lua_pushlightuserdata(L, KQ_NIL_UDATA);
+		/* A nil udata seen by kq_fastchange stays nil unless Lua code
+		 * ran since (it runs only on the general path). */
+		if (idx < 0 && !c->ranlua) {
+			c->q->buf[j].udata = (void *)-(intptr_t)(j + 1);
+			continue;
 		}
-		token = luaL_ref(L, c->values);
-		lua_pop(L, 1);
+		if (idx < 0)
+			idx = -idx;
+		lua_rawgeti(L, c->changes, (lua_Integer)idx);
+		kq_pushkey(L, KQ_UV_UDATA);
+		if (lua_gettable(L, -2) == LUA_TNIL) {
+			token = -(intptr_t)(j + 1);
+			lua_pop(L, 2);
+		} else {
+			token = luaL_ref(L, c->values);
+			lua_pop(L, 1);
+		}
 		kq_guard(c);
 		c->q->buf[j].udata = (void *)token;
 	}
@@ -294,72 +412,81 @@ static lua_Integer kq_token(const struct kevent *ev)
 	return (lua_Integer)(intptr_t)ev->udata;
 }
 
+/* Release an anchor; tokens <= 0 (nil udata, KQ_NILKNOTE) have none. */
 static void kq_release(struct kq_call *c, lua_Integer token)
 {
 	if (token > 0)
 		luaL_unref(c->L, c->values, (int)token);
 }
 
-/* Push values[token], nil for the nil stand-in or an unknown token. */
-static void kq_pushudata(struct kq_call *c, lua_Integer token)
+/* Push values[token] and return its slot, for kq_putentry; 0 and nothing
+ * pushed for a nil udata (token <= 0). */
+static int kq_pushudata(struct kq_call *c, lua_Integer token)
 {
-	lua_State *L = c->L;
-
-	if (token <= 0) {
-		lua_pushnil(L);
-		return;
-	}
-	lua_rawgeti(L, c->values, token);
-	if (lua_touserdata(L, -1) == KQ_NIL_UDATA) {
-		lua_pop(L, 1);
-		lua_pushnil(L);
-	}
+	if (token <= 0)
+		return 0;
+	lua_rawgeti(c->L, c->values, token);
+	return lua_gettop(c->L);
 }
 
-/* Push mirror[filter] (created when `create`), or nil. */
-static int kq_mirrorsub(struct kq_call *c, const struct kevent *ev, int create)
+/* Make slot c->msub hold mirror[filter] (created when `create`) or nil;
+ * returns whether it is a table.  The last filter's table is kept for the
+ * call: mirror[filter] is only ever set when missing. */
+static int kq_mirrorsub(struct kq_call *c, short filter, int create)
 {
 	lua_State *L = c->L;
 
-	if (lua_rawgeti(L, c->mirror, ev->filter) == LUA_TTABLE || !create)
-		return lua_istable(L, -1);
-	lua_pop(L, 1);
+	if (!c->msubok || c->msubfilter != filter) {
+		lua_rawgeti(L, c->mirror, filter);
+		lua_replace(L, c->msub);
+		c->msubok = 1;
+		c->msubfilter = filter;
+	}
+	if (lua_type(L, c->msub) == LUA_TTABLE)
+		return 1;
+	if (!create)
+		return 0;
 	lua_newtable(L);
 	lua_pushvalue(L, -1);
-	lua_rawseti(L, c->mirror, ev->filter);
+	lua_rawseti(L, c->mirror, filter);
+	lua_replace(L, c->msub);
 	return 1;
 }
 
-/* The token mirror[filter][ident] holds, 0 for none. */
+/* What mirror[filter][ident] holds: a token, KQ_NILKNOTE for a knote with
+ * a nil udata, 0 for none. */
 static lua_Integer kq_mirrorget(struct kq_call *c, const struct kevent *ev)
 {
 	lua_State *L = c->L;
 	lua_Integer token = 0;
+	int tt;
 
-	if (kq_mirrorsub(c, ev, 0)) {
-		lua_rawgeti(L, -1, (lua_Integer)ev->ident);
+	if (!kq_mirrorsub(c, ev->filter, 0))
+		return 0;
+	tt = lua_rawgeti(L, c->msub, (lua_Integer)ev->ident);
+	if (tt == LUA_TNUMBER)
 		token = lua_tointeger(L, -1);
-		lua_pop(L, 1);
-	}
+	else if (tt != LUA_TNIL)
+		token = KQ_NILKNOTE;
 	lua_pop(L, 1);
 	return token;
 }
 
+/* Set mirror[filter][ident]: a token > 0, KQ_NILKNOTE, or 0 (none). */
 static void kq_mirrorset(struct kq_call *c, const struct kevent *ev,
 			 lua_Integer token)
 {
 	lua_State *L = c->L;
 
-	if (!kq_mirrorsub(c, ev, token != 0)) {
-		lua_pop(L, 1);
+	if (!kq_mirrorsub(c, ev->filter, token != 0))
 		return;
-	}
-	if (token != 0)
+	if (token > 0)
 		lua_pushinteger(L, token);
+	else if (token == KQ_NILKNOTE)
+		lua_pushboolean(L, 1);
 	else
 		lua_pushnil(L);
-	lua_rawseti(L, -2, (lua_Integer)ev->ident);
-	lua_pop(L, 1);
+	lua_rawseti(L, c->msub, (lua_Integer)ev->ident);
 }
 
 /* A change `ch` that the kernel applied. */
@@ -373,14 +500,18 @@ static void kq_applied(struct kq_call *c, const struct kevent *ch)
 	int deleted = (fl & EV_DELETE) && (!(fl & EV_ADD) || old != 0);
 
 	if (deleted) {
-		kq_mirrorset(c, ch, 0);
+		if (old != 0)
+			kq_mirrorset(c, ch, 0);
 		kq_release(c, old);
 		kq_release(c, token);
 	} else if ((fl & EV_KEEPUDATA) && !(fl & EV_ADD)) {
 		kq_release(c, token); /* the knote keeps its udata */
 	} else {
 		/* A new knote, or a modify: udata replaced, even by nil. */
-		kq_mirrorset(c, ch, token);
+		if (token > 0)
+			kq_mirrorset(c, ch, token);
+		else if (old != KQ_NILKNOTE)
+			kq_mirrorset(c, ch, KQ_NILKNOTE);
 		kq_release(c, old);
 	}
 }
@@ -407,95 +538,101 @@ static void kq_failed(struct kq_call *c, const struct kevent *ch, int64_t en)
 /* __index of a lazy event table: compute `data` on first read, from the
  * descriptor at that moment, and cache it with rawset so that a second
  * read is stable.  If the engine cannot compute it (the descriptor was
- * closed meanwhile) data reads as 0: a field read is no place to raise. */
+ * closed meanwhile) data reads as 0: a field read is no place to raise.
+ * Upvalues: the kind (ext[0]), then the interned "data", "ident" and
+ * "filter". */
 static int kq_lazyindex(lua_State *L)
 {
 	struct kevent ev;
 	int64_t data = 0;
 
-	if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "data"))
+	/* Interned strings: equal keys are the same object. */
+	if (!lua_rawequal(L, 2, lua_upvalueindex(2)))
 		return 0;
+	luaL_checktype(L, 1, LUA_TTABLE);
 	memset(&ev, 0, sizeof ev);
-	lua_pushliteral(L, "ident");
+	lua_pushvalue(L, lua_upvalueindex(3));
 	lua_rawget(L, 1);
 	ev.ident = (uintptr_t)lua_tointeger(L, -1);
-	lua_pushliteral(L, "filter");
+	lua_pushvalue(L, lua_upvalueindex(4));
 	lua_rawget(L, 1);
 	ev.filter = (short)lua_tointeger(L, -1);
 	ev.ext[0] = (uint64_t)lua_tointeger(L, lua_upvalueindex(1));
 	if (kqe_event_data(&ev, &data) < 0)
 		data = 0;
-	lua_pushliteral(L, "data");
+	lua_pushvalue(L, 2);
 	lua_pushinteger(L, (lua_Integer)data);
 	lua_rawset(L, 1);
 	lua_pushinteger(L, (lua_Integer)data);
 	return 1;
 }
 
-/* Push registry[KQ_LAZY_MT], made on first use, and note its slot. */
-static void kq_pushlazyreg(struct kq_call *c)
-{
-	lua_State *L = c->L;
-
-	if (lua_getfield(L, LUA_REGISTRYINDEX, KQ_LAZY_MT) != LUA_TTABLE) {
-		lua_pop(L, 1);
-		lua_newtable(L);
-		lua_pushvalue(L, -1);
-		lua_setfield(L, LUA_REGISTRYINDEX, KQ_LAZY_MT);
-	}
-	c->lazy = lua_gettop(L);
-}
-
 /* Push the metatable for lazy events of kind ext0: one per kind, kept in
- * registry[KQ_LAZY_MT], each __index holding its ext[0] as an upvalue. */
+ * registry[KQ_LAZY_MT] (an upvalue), each __index holding its ext[0] as an
+ * upvalue.  The last kind's metatable is kept in a slot for the call. */
 static void kq_pushlazymt(struct kq_call *c, uint64_t ext0)
 {
 	lua_State *L = c->L;
 
-	if (lua_rawgeti(L, c->lazy, (lua_Integer)ext0) == LUA_TTABLE)
+	if (c->lazyok && c->lazykind == ext0) {
+		lua_pushvalue(L, c->lazymt);
 		return;
-	lua_pop(L, 1);
-	lua_createtable(L, 0, 2);
-	lua_pushliteral(L, KQ_LAZY_MT);
-	lua_setfield(L, -2, "__name");
-	lua_pushinteger(L, (lua_Integer)ext0);
-	lua_pushcclosure(L, kq_lazyindex, 1);
-	lua_setfield(L, -2, "__index");
+	}
+	if (lua_rawgeti(L, lua_upvalueindex(KQ_UV_LAZYREG),
+			(lua_Integer)ext0) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, 2);
+		kq_pushkey(L, KQ_UV_NAME);
+		kq_pushkey(L, KQ_UV_LAZYNAME);
+		lua_rawset(L, -3);
+		lua_pushinteger(L, (lua_Integer)ext0);
+		kq_pushkey(L, KQ_UV_DATA);
+		kq_pushkey(L, KQ_UV_IDENT);
+		kq_pushkey(L, KQ_UV_FILTER);
+		lua_pushcclosure(L, kq_lazyindex, 4);
+		lua_setfield(L, -2, "__index");
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, lua_upvalueindex(KQ_UV_LAZYREG),
+			    (lua_Integer)ext0);
+	}
 	lua_pushvalue(L, -1);
-	lua_rawseti(L, c->lazy, (lua_Integer)ext0);
+	lua_replace(L, c->lazymt);
+	c->lazyok = 1;
+	c->lazykind = ext0;
 }
 #endif
 
-/* Whether the metatable on top of the stack is a lazy-event one of ours. */
-static int kq_ourmt(lua_State *L)
+/* Whether the metatable at `mt` is a lazy-event one of ours: its __name is
+ * KQ_LAZY_MT (both interned, so rawequal compares them). */
+static int kq_ourmt(lua_State *L, int mt)
 {
 	int ours;
 
-	lua_pushliteral(L, "__name");
-	lua_rawget(L, -2);
-	ours = lua_type(L, -1) == LUA_TSTRING &&
-	       strcmp(lua_tostring(L, -1), KQ_LAZY_MT) == 0;
+	kq_pushkey(L, KQ_UV_NAME);
+	lua_rawget(L, mt);
+	ours = lua_rawequal(L, -1, kq_key(KQ_UV_LAZYNAME));
 	lua_pop(L, 1);
 	return ours;
 }
 
-static void kq_setint(lua_State *L, int t, const char *k, lua_Integer v)
+static void kq_setint(lua_State *L, int t, int key, lua_Integer v)
 {
-	lua_pushstring(L, k);
+	kq_pushkey(L, key);
 	lua_pushinteger(L, v);
 	lua_rawset(L, t);
 }
 
 /*
- * eventlist[c->written + 1] = entry `ev`, udata value on top of the stack
- * (popped).  A table already there is reused, all six fields overwritten
- * with rawset; otherwise a new one is made.
+ * eventlist[c->written + 1] = entry `ev`, with the udata value at stack
+ * slot `ud` (0: nil).  A table already there is reused, all six fields
+ * overwritten with rawset; otherwise a new one is made.
  */
-static void kq_putentry(struct kq_call *c, const struct kevent *ev)
+static void kq_putentry(struct kq_call *c, const struct kevent *ev, int ud)
 {
 	lua_State *L = c->L;
 	lua_Integer idx = ++c->written;
-	int t, hasmt, ours = 0, lazy = 0;
+	int base = lua_gettop(L);
+	int t = base + 1, mt = 0, lazy = 0;
 
 	if (lua_rawgeti(L, c->events, idx) != LUA_TTABLE) {
 		lua_pop(L, 1);
@@ -503,34 +640,43 @@ static void kq_putentry(struct kq_call *c, const struct kevent *ev)
 		lua_pushvalue(L, -1);
 		lua_rawseti(L, c->events, idx);
 	}
-	t = lua_gettop(L);
-	lua_pushliteral(L, "udata");
-	lua_pushvalue(L, t - 1);
+	kq_pushkey(L, KQ_UV_UDATA);
+	if (ud != 0)
+		lua_pushvalue(L, ud);
+	else
+		lua_pushnil(L);
 	lua_rawset(L, t);
-	kq_setint(L, t, "ident", (lua_Integer)ev->ident);
-	kq_setint(L, t, "filter", ev->filter);
-	kq_setint(L, t, "flags", ev->flags);
-	kq_setint(L, t, "fflags", (lua_Integer)ev->fflags);
+	kq_setint(L, t, KQ_UV_IDENT, (lua_Integer)ev->ident);
+	kq_setint(L, t, KQ_UV_FILTER, ev->filter);
+	kq_setint(L, t, KQ_UV_FLAGS, ev->flags);
+	kq_setint(L, t, KQ_UV_FFLAGS, (lua_Integer)ev->fflags);
 
-	hasmt = lua_getmetatable(L, t);
-	if (hasmt) {
-		ours = kq_ourmt(L);
+	if (lua_getmetatable(L, t))
+		mt = t + 1;
+#ifdef KQ_HAVE_LAZY_DATA
+	lazy = !(ev->flags & EV_ERROR) &&
+	       (ev->ext[0] & KQE_LAZY_MASK) == KQE_LAZY_MAGIC;
+	if (lazy) {
+		int same;
+
+		kq_pushlazymt(c, ev->ext[0]);
+		/* Already the right one (a reused table): nothing to set. */
+		same = mt != 0 && lua_rawequal(L, mt, -1);
+		if (mt == 0 || same || kq_ourmt(L, mt)) {
+			/* data left nil; the metatable computes it on first
+			 * read. */
+			kq_pushkey(L, KQ_UV_DATA);
+			lua_pushnil(L);
+			lua_rawset(L, t);
+			if (!same)
+				lua_setmetatable(L, t);
+			lua_settop(L, base);
+			return;
+		}
 		lua_pop(L, 1);
 	}
-#ifdef KQ_HAVE_LAZY_DATA
-	lazy = !(ev->flags & EV_ERROR) && kqe_event_is_lazy(ev);
-	if (lazy && (!hasmt || ours)) {
-		/* data left nil; the metatable computes it on first read. */
-		lua_pushliteral(L, "data");
-		lua_pushnil(L);
-		lua_rawset(L, t);
-		kq_pushlazymt(c, ev->ext[0]);
-		lua_setmetatable(L, t);
-		lua_pop(L, 2);
-		return;
-	}
 #endif
-	if (hasmt && ours) {
+	if (mt != 0 && kq_ourmt(L, mt)) {
 		lua_pushnil(L);
 		lua_setmetatable(L, t);
 	}
@@ -541,10 +687,10 @@ static void kq_putentry(struct kq_call *c, const struct kevent *ev)
 		if (lazy && kqe_event_data(ev, &data) < 0)
 			data = 0;
 #endif
-		kq_setint(L, t, "data", (lua_Integer)data);
+		kq_setint(L, t, KQ_UV_DATA, (lua_Integer)data);
 	}
 	(void)lazy;
-	lua_pop(L, 2);
+	lua_settop(L, base);
 }
 
 /* ---- timeout --------------------------------------------------------- */
@@ -664,8 +810,12 @@ static int kq_apply(struct kq_call *c, size_t n, lua_Integer nevents)
 				}
 				if (has) {
 					k++;
-					kq_pushudata(c, kq_token(&ch));
-					kq_putentry(c, &e);
+					int ud = kq_pushudata(c,
+							      kq_token(&ch));
+
+					kq_putentry(c, &e, ud);
+					if (ud != 0)
+						lua_pop(c->L, 1);
 				}
 				if (has && e.data != 0)
 					kq_failed(c, &ch, e.data);
@@ -733,19 +883,27 @@ static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
 	for (k = 0; k < r; k++) {
 		struct kevent ev;
 		lua_Integer token;
+		int ud;
 
 		kq_guard(c);
 		ev = c->q->buf[c->outbase + (size_t)k];
 		token = kq_token(&ev);
-		kq_pushudata(c, token);
+		/* Pushed first: a release below frees values[token]. */
+		ud = kq_pushudata(c, token);
 		/* The knote went with this delivery: drop its anchor, but only
-		 * the one the mirror holds, never a token twice. */
-		if ((ev.flags & EV_ONESHOT) && token > 0 &&
-		    kq_mirrorget(c, &ev) == token) {
-			kq_mirrorset(c, &ev, 0);
-			kq_release(c, token);
+		 * the one the mirror holds, never a token twice (a nil udata
+		 * has the mark KQ_NILKNOTE there). */
+		if (ev.flags & EV_ONESHOT) {
+			lua_Integer m = kq_mirrorget(c, &ev);
+
+			if (token > 0 ? m == token : m == KQ_NILKNOTE) {
+				kq_mirrorset(c, &ev, 0);
+				kq_release(c, token);
+			}
 		}
-		kq_putentry(c, &ev);
+		kq_putentry(c, &ev, ud);
+		if (ud != 0)
+			lua_pop(c->L, 1);
 	}
 	return r;
 }
@@ -759,14 +917,28 @@ static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
  * entry was written and nevents > 0, so a bad timeout raises after the
  * changes were applied, and is ignored when nevents is 0.
  */
-int kq_kevent(lua_State *L)
+static int kq_kevent(lua_State *L)
 {
 	struct kq_call c;
-	kq_queue *q = kq_checkqueue(L, 1);
+	kq_queue *q = (kq_queue *)lua_touserdata(L, 1);
 	lua_Integer nevents;
 	size_t nraw, n;
 	int cap, en;
 
+	/* luaL_checkudata without the registry lookup: compare with the
+	 * kq.queue metatable kept as an upvalue; anything else takes the
+	 * usual path (and its error message). */
+	if (q != NULL && lua_getmetatable(L, 1)) {
+		if (!lua_rawequal(L, -1, lua_upvalueindex(KQ_UV_QUEUEMT)))
+			q = NULL;
+		lua_pop(L, 1);
+	} else {
+		q = NULL;
+	}
+	if (q == NULL)
+		q = (kq_queue *)luaL_checkudata(L, 1, KQ_QUEUE_MT);
+	if (!kq_queue_isopen(q))
+		q = kq_checkqueue(L, 1); /* raises */
 	memset(&c, 0, sizeof c);
 	c.L = L;
 	c.q = q;
@@ -786,16 +958,25 @@ int kq_kevent(lua_State *L)
 	luaL_argcheck(L, nevents == 0 || c.events != 0, 3,
 		      "table expected when nevents > 0");
 	cap = nevents > KQ_BUFMAX ? KQ_BUFMAX : (int)nevents;
-	lua_settop(L, 5);
+	lua_settop(L, KQ_NARGS);
+	/* The keys, the four slots below and the temporaries of one entry
+	 * or change exceed the LUA_MINSTACK slots a C function gets. */
+	luaL_checkstack(L, KQ_UV_LAZYNAME + 4 + 16, "kevent");
+	{
+		int k;
+
+		for (k = 1; k <= KQ_UV_LAZYNAME; k++)
+			lua_pushvalue(L, lua_upvalueindex(k));
+	}
 
 	lua_getiuservalue(L, 1, 1);
-	lua_getfield(L, -1, "values");
 	c.values = lua_gettop(L);
-	lua_getfield(L, -2, "mirror");
+	lua_getiuservalue(L, 1, 2);
 	c.mirror = lua_gettop(L);
-#ifdef KQ_HAVE_LAZY_DATA
-	kq_pushlazyreg(&c);
-#endif
+	lua_pushnil(L);
+	c.msub = lua_gettop(L);
+	lua_pushnil(L);
+	c.lazymt = lua_gettop(L);
 
 	nraw = c.changes ? lua_rawlen(L, 2) : 0;
 	if (nraw > (size_t)INT_MAX - KQ_BUFMAX - 2)
@@ -829,4 +1010,31 @@ int kq_kevent(lua_State *L)
 		lua_pushinteger(L, r);
 		return 1;
 	}
+}
+
+/*
+ * lib.kevent = kq_kevent with its upvalues (see the enum at the top).
+ * Expects the library table on top; the kq.queue metatable must exist.
+ * registry[KQ_LAZY_MT] is made here if missing and shared by every load
+ * of the module, so event tables filled by an earlier load stay ours.
+ */
+void kq_kevent_open(lua_State *L)
+{
+	lua_pushliteral(L, "ident");
+	lua_pushliteral(L, "filter");
+	lua_pushliteral(L, "flags");
+	lua_pushliteral(L, "fflags");
+	lua_pushliteral(L, "data");
+	lua_pushliteral(L, "udata");
+	lua_pushliteral(L, "__name");
+	lua_pushliteral(L, KQ_LAZY_MT);
+	if (lua_getfield(L, LUA_REGISTRYINDEX, KQ_LAZY_MT) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, LUA_REGISTRYINDEX, KQ_LAZY_MT);
+	}
+	luaL_getmetatable(L, KQ_QUEUE_MT);
+	lua_pushcclosure(L, kq_kevent, KQ_NUPVALUES);
+	lua_setfield(L, -2, "kevent");
 }

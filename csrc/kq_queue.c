@@ -91,20 +91,18 @@ int kq_kqueue(lua_State *L)
 
 	/* Closed first, metatable set, then the system call: a memory error
 	 * can never leave a half-built handle (liolib.c newprefile). */
-	q = (kq_queue *)lua_newuserdatauv(L, sizeof *q, 1);
+	q = (kq_queue *)lua_newuserdatauv(L, sizeof *q, 2);
 	q->fd = -1;
 	q->gen = kq_generation;
 	q->epoch = 0;
 	q->buf = NULL;
 	q->cap = 0;
 	luaL_setmetatable(L, KQ_QUEUE_MT);
-	/* The udata anchors (kq_kevent.c). */
-	lua_createtable(L, 0, 2);
+	/* The udata anchors (kq_kevent.c): values, mirror. */
 	lua_newtable(L);
-	lua_setfield(L, -2, "values");
-	lua_newtable(L);
-	lua_setfield(L, -2, "mirror");
 	lua_setiuservalue(L, -2, 1);
+	lua_newtable(L);
+	lua_setiuservalue(L, -2, 2);
 
 	fd = kqueue();
 	en = errno;
@@ -135,6 +133,8 @@ int kq_close(lua_State *L)
 	/* Drop every udata anchor now rather than at collection. */
 	lua_pushnil(L);
 	lua_setiuservalue(L, 1, 1);
+	lua_pushnil(L);
+	lua_setiuservalue(L, 1, 2);
 	lua_pushboolean(L, 1);
 	return 1;
 }
