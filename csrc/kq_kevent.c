@@ -42,8 +42,10 @@
  *              return the triple, later changes not applied (semantics
  *              2.2).  A success with EV_RECEIPT has no room for its entry:
  *              stop there and return the count written (kq decision, 2.2).
- * This costs one kevent(2) per change when nevents is 0; registering in
- * bulk is what a list of EV_RECEIPT changes with room is for.
+ * On a native kqueue this costs one kevent(2) per change when nevents is
+ * 0 (registering in bulk is what a list of EV_RECEIPT changes with room is
+ * for); the Linux engine says where it stopped (kq_sys_kevent_counted), so
+ * there the rest of the list goes in one call.
  *
  * Only the standard kevent(2) contract is used, so this is exact on every
  * kqueue, native or engine.
@@ -826,7 +828,33 @@ static int kq_apply(struct kq_call *c, size_t n, lua_Integer nevents)
 		} else {
 			struct kevent ch;
 			int r, en;
+#ifdef kq_sys_kevent_counted
+			/* The engine tells where it stopped, so the rest of the
+			 * list goes in one call with the same outcome. */
+			int applied = 0;
+			size_t j;
 
+			kq_guard(c);
+			r = kq_sys_kevent_counted(c->q->fd, c->q->buf + i,
+						  (int)(n - i), &applied);
+			en = errno;
+			for (j = 0; j < (size_t)applied; j++) {
+				kq_guard(c);
+				ch = c->q->buf[i + j];
+				kq_applied(c, &ch);
+			}
+			i += (size_t)applied;
+			if (r < 0) {
+				kq_guard(c);
+				ch = c->q->buf[i];
+				kq_failed(c, &ch, en);
+				kq_drop(c, i + 1, n);
+				return en;
+			}
+			/* Stopped early only by a receipt without room. */
+			kq_drop(c, i, n);
+			return -1;
+#else
 			kq_guard(c);
 			ch = c->q->buf[i];
 			r = kevent(c->q->fd, &ch, 1, NULL, 0, NULL);
@@ -844,6 +872,7 @@ static int kq_apply(struct kq_call *c, size_t n, lua_Integer nevents)
 				kq_drop(c, i, n);
 				return -1;
 			}
+#endif
 		}
 	}
 	return -1;

@@ -22,6 +22,11 @@
 /* See kqe.h: data computed on demand, and a queue seen from outside. */
 #define KQ_HAVE_LAZY_DATA 1
 #define kq_sys_expose(fd) kqe_expose(fd)
+/* Registration without room for error entries in one call: the engine
+ * says where it stopped (kqe.h), so the binding need not submit one
+ * change per call to know each change's fate. */
+#define kq_sys_kevent_counted(kq, cl, nc, napplied) \
+	kqe_kevent_counted(kq, cl, nc, napplied)
 
 #else
 

@@ -684,9 +684,14 @@ int kqe_queue_pending(struct kqe_queue *q)
 	return pending;
 }
 
-int kqe_kevent(int kq, const struct kevent *changelist, int nchanges,
-	       struct kevent *eventlist, int nevents, const struct timespec *timeout)
+/* kevent() that also says where change processing stopped: *napplied is
+ * the number of changes fully processed (the failing one excluded, a
+ * receipt that stopped for want of room included). */
+static int kevent_counted(int kq, const struct kevent *changelist, int nchanges,
+			  struct kevent *eventlist, int nevents,
+			  const struct timespec *timeout, int *napplied)
 {
+	*napplied = 0;
 	struct kqe_queue *q = kqe_queue_get(kq);
 	if (q == NULL) {
 		errno = EBADF;
@@ -699,7 +704,7 @@ int kqe_kevent(int kq, const struct kevent *changelist, int nchanges,
 	}
 	pthread_mutex_lock(&q->lock);
 	int nerr = 0, result = 0, err = 0;
-	for (int i = 0; i < nchanges; i++) {
+	for (int i = 0; i < nchanges; i++, *napplied = i) {
 		/* Copy first: the caller may pass one array as both lists. */
 		struct kevent kev = changelist[i];
 		if (kev.filter == 0)
@@ -717,6 +722,8 @@ int kqe_kevent(int kq, const struct kevent *changelist, int nchanges,
 			/* No room: fail at once; later changes are not applied. */
 			err = e;
 			result = -1;
+		} else {
+			*napplied = i + 1;
 		}
 		/* A receipt without room stops processing too; kq returns the
 		 * entries written so far (semantics §2.2, kq decision). */
@@ -746,4 +753,17 @@ done:
 	if (result < 0)
 		errno = err;
 	return result;
+}
+
+int kqe_kevent(int kq, const struct kevent *changelist, int nchanges,
+	       struct kevent *eventlist, int nevents, const struct timespec *timeout)
+{
+	int napplied;
+	return kevent_counted(kq, changelist, nchanges, eventlist, nevents, timeout,
+			      &napplied);
+}
+
+int kqe_kevent_counted(int kq, const struct kevent *changelist, int nchanges, int *napplied)
+{
+	return kevent_counted(kq, changelist, nchanges, NULL, 0, NULL, napplied);
 }

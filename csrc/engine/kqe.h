@@ -151,6 +151,15 @@ int kqe_event_is_lazy(const struct kevent *ev);
 /* The exact data for a lazy event, computed now; -1 with errno on failure. */
 int kqe_event_data(const struct kevent *ev, int64_t *data);
 
+/* Register only (nevents 0), and tell how many changes were fully
+ * processed: on -1, changelist[*napplied] is the one that failed and none
+ * after it was applied; on success *napplied < nchanges means that an
+ * EV_RECEIPT change found no room and stopped the list after itself.
+ * Plain kevent(2) cannot say which change failed, so without this the
+ * binding submits one change per call when it has no room for errors. */
+int kqe_kevent_counted(int kq, const struct kevent *changelist, int nchanges,
+		       int *napplied);
+
 /* Declare that the queue's descriptor is seen by others (fileno(), poll,
  * nesting): from now on the descriptor stays readable while events are
  * pending in the engine's own ready list, which costs a write to an eventfd
