@@ -238,13 +238,16 @@ int kqe_close(int kq)
 	pthread_mutex_lock(&q->lock);
 	q->closed = true;
 	if (q->nwaiters > 0) {
-		/* A thread blocked in the wait keeps the epoll file alive; wake it
-		 * so it sees the queue closed and returns EBADF. */
+		/* A thread is about to wait, or waits, on this descriptor: wake
+		 * it so it sees the queue closed and returns EBADF, and leave the
+		 * number open until it has let go (the last put closes it), so
+		 * that it can never wait on a number reused meanwhile. */
 		kqe_wake(q);
+	} else {
+		/* The number is released now, as close(2) would. */
+		close(q->epfd);
+		q->epfd = -1;
 	}
-	/* The number is released now, as close(2) would. */
-	close(q->epfd);
-	q->epfd = -1;
 	pthread_mutex_unlock(&q->lock);
 	kqe_queue_put(q);
 	return 0;

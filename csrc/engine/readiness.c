@@ -678,8 +678,17 @@ int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool fr
 			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
 				kn->u.io.on.ep.sockerr = soerr;
 		}
-		if (kn->delivered_call == q->call_serial || (kn->status & KN_QUEUED))
-			continue; /* already delivered in this call, or waiting its turn */
+		if (kn->delivered_call == q->call_serial || (kn->status & KN_QUEUED)) {
+			/* Already delivered in this call, or waiting its turn.  An
+			 * edge is reported once, so keep it for the next call rather
+			 * than lose data that came after the delivery; when the data
+			 * was already counted this costs one extra event, which an
+			 * EV_CLEAR reader survives and a lost edge would not (a level
+			 * knote is reported again by epoll itself). */
+			if (knote_edge(kn))
+				kqe_knote_activate(q, kn);
+			continue;
+		}
 		if (n < room) {
 			/* Active while delivered, as from the ready list: io_after
 			 * keeps a userspace-level knote (NOTE_LOWAT, edge-registered)
