@@ -44,7 +44,7 @@ BINDING_H = csrc/kq_binding.h csrc/kq_sys.h
 ENGINE_SRC = csrc/engine/engine.c csrc/engine/knote.c \
 	csrc/engine/readiness.c csrc/engine/user.c csrc/engine/timer.c \
 	csrc/engine/signal.c csrc/engine/proc.c csrc/engine/vnode.c
-ENGINE_H = csrc/engine/kqe.h
+ENGINE_H = csrc/engine/kqe.h csrc/engine/internal.h
 
 DEB_PACKAGES = lua5.4 liblua5.4-dev luarocks lua-busted lua-socket \
 	lua-check lua-luv lua-cqueues pkg-config gcc make

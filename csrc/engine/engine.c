@@ -20,8 +20,8 @@
 #include "internal.h"
 
 const struct kqe_filter *const kqe_filters[EVFILT_SYSCOUNT + 1] = {
-	[-EVFILT_READ] = &kqe_filter_read,
-	[-EVFILT_WRITE] = &kqe_filter_write,
+	[-EVFILT_READ] = &kqe_filter_io,
+	[-EVFILT_WRITE] = &kqe_filter_io,
 	[-EVFILT_VNODE] = &kqe_filter_vnode,
 	[-EVFILT_PROC] = &kqe_filter_proc,
 	[-EVFILT_SIGNAL] = &kqe_filter_signal,

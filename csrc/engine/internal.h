@@ -204,7 +204,7 @@ KQE_HIDDEN void kqe_knote_drop(struct kqe_queue *q, struct knote *kn);
 KQE_HIDDEN void kqe_knote_delivered(struct kqe_queue *q, struct knote *kn);
 
 /* readiness.c: READ and WRITE */
-KQE_HIDDEN extern const struct kqe_filter kqe_filter_read, kqe_filter_write;
+KQE_HIDDEN extern const struct kqe_filter kqe_filter_io; /* READ and WRITE */
 KQE_HIDDEN int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events,
 			     bool from_edge, struct kevent *out, int room);
 KQE_HIDDEN int kqe_edge_results(struct kqe_queue *q, struct kevent *out, int room);

@@ -723,20 +723,8 @@ int kqe_edge_results(struct kqe_queue *q, struct kevent *out, int room)
 	return n;
 }
 
-const struct kqe_filter kqe_filter_read = {
-	.is_fd = true,
-	.attach = io_attach,
-	.modify = io_modify,
-	.detach = io_detach,
-	.enable = io_enable,
-	.disable = io_disable,
-	.event = io_event_queued,
-	.after = io_after,
-	.stale = io_stale,
-	.delete_fast = io_delete_fast,
-};
-
-const struct kqe_filter kqe_filter_write = {
+/* READ and WRITE share every operation: the filter is in the knote. */
+const struct kqe_filter kqe_filter_io = {
 	.is_fd = true,
 	.attach = io_attach,
 	.modify = io_modify,
