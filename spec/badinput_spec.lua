@@ -11,21 +11,6 @@ local h = require("spec.helper")
 local READ, USER, TIMER = kq.EVFILT_READ, kq.EVFILT_USER, kq.EVFILT_TIMER
 local ADD, DELETE = kq.EV_ADD, kq.EV_DELETE
 
--- busted keeps only the last function given to finally() in a test, so
--- every cleanup goes through defer(), which runs them all (last first).
-local pending
-local function defer(fn)
-  if not pending then
-    local mine = {}
-    pending = mine
-    finally(function()
-      pending = nil
-      for i = #mine, 1, -1 do mine[i]() end
-    end)
-  end
-  pending[#pending + 1] = fn
-end
-
 -- The message of the error fn raises.
 local function err(fn, ...)
   local ok, msg = pcall(fn, ...)
@@ -39,22 +24,10 @@ local function badarg(n, fname, what)
     what:gsub("[%(%)%.%%%+%-%*%?%[%]%^%$]", "%%%0") .. "%)$"
 end
 
-local function newq()
-  local q = assert(kq.kqueue())
-  defer(function() q:close() end)
-  return q
-end
-
 -- Whether USER knote `id` exists (EV_DELETE succeeds); not re-added.
 local function gone(q, id)
   local n, _, en = q:kevent({ { ident = id, filter = USER, flags = DELETE } })
   return n == nil and en == kt.errno.ENOENT
-end
-
-local function user_exists(q, id)
-  local n = q:kevent({ { ident = id, filter = USER, flags = DELETE } })
-  if n then q:kevent({ { ident = id, filter = USER, flags = ADD } }) end
-  return n == 0
 end
 
 describe("wrong argument types", function()
@@ -81,7 +54,7 @@ describe("wrong argument types", function()
   end)
 
   it("changelist must be nil or a table", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     for i = 2, 8 do
       if names[i] ~= "table" then
         assert.matches(badarg(2, "kevent", "table expected, got " .. names[i]),
@@ -91,7 +64,7 @@ describe("wrong argument types", function()
   end)
 
   it("eventlist must be nil or a table", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     for i = 2, 8 do
       if names[i] ~= "table" then
         assert.matches(badarg(3, "kevent", "table expected, got " .. names[i]),
@@ -101,7 +74,7 @@ describe("wrong argument types", function()
   end)
 
   it("nevents must be an integer", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.matches(badarg(4, "kevent", "number expected, got string"),
       err(kq.kevent, q, nil, {}, "x", 0))
     assert.matches(badarg(4, "kevent", "number expected, got table"),
@@ -117,7 +90,7 @@ describe("wrong argument types", function()
   end)
 
   it("timeout must be a non-negative number", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.matches(badarg(5, "kevent", "number expected, got string"),
       err(kq.kevent, q, nil, {}, 1, "soon"))
     assert.matches(badarg(5, "kevent", "number expected, got table"),
@@ -133,15 +106,15 @@ describe("wrong argument types", function()
   end)
 
   it("a bad timeout raises only after the changes were applied (FreeBSD order)", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     err(kq.kevent, q, { { ident = 4, filter = USER, flags = ADD } }, {}, 1, -1)
-    assert.is_true(user_exists(q, 4))
+    assert.is_true(h.user_exists(q, 4))
   end)
 end)
 
 describe("idents", function()
   it("of descriptor filters above INT_MAX give EBADF", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     for _, id in ipairs({ 2 ^ 31 // 1, 2 ^ 32 // 1, math.maxinteger }) do
       assert.os_error(kt.errno.EBADF,
         q:kevent({ { ident = id, filter = READ, flags = ADD } }))
@@ -154,7 +127,7 @@ describe("idents", function()
   end)
 
   it("of other filters may be any non-negative integer", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = math.maxinteger, filter = USER, flags = ADD } }))
     assert.are.equal(0, q:kevent({ { ident = math.maxinteger, filter = USER,
       fflags = kq.NOTE_TRIGGER } }))
@@ -164,7 +137,7 @@ describe("idents", function()
   end)
 
   it("must not be negative, nor a float without integer value", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.matches("changelist%[1%]%.ident: out of range",
       err(kq.kevent, q, { { ident = -1, filter = USER, flags = ADD } }))
     assert.matches("changelist%[1%]%.ident: out of range",
@@ -178,7 +151,7 @@ end)
 
 describe("filters", function()
   it("0 is skipped: no entry even with EV_RECEIPT, later changes applied", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local evs = {}
     assert.are.equal(1, q:kevent({
       { ident = 1, filter = 0, flags = ADD | kq.EV_RECEIPT },
@@ -189,7 +162,7 @@ describe("filters", function()
   end)
 
   it("outside FreeBSD's range give EINVAL", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     for _, f in ipairs({ -14, -100, 1, 7, 32767, -32768 }) do
       assert.os_error(kt.errno.EINVAL, q:kevent({ { ident = 1, filter = f, flags = ADD } }))
     end
@@ -197,14 +170,14 @@ describe("filters", function()
 
   it("FreeBSD has but the engine lacks give ENOTSUP (engine only)", function()
     if kq.backend ~= "linux" then return end
-    local q = newq()
+    local q = h.newq(h.defer)
     for _, f in ipairs({ -3, -8, -9, -10, -12, -13 }) do
       assert.os_error(kt.errno.ENOTSUP, q:kevent({ { ident = 1, filter = f, flags = ADD } }))
     end
   end)
 
   it("beyond a short integer are an argument error", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.matches("changelist%[1%]%.filter: out of range",
       err(kq.kevent, q, { { ident = 1, filter = 32768 } }))
     assert.matches("changelist%[1%]%.filter: out of range",
@@ -214,7 +187,7 @@ end)
 
 describe("flags", function()
   it("unknown bits are ignored and never show in events", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD | 0x0c00 } }))
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
     local evs = {}
@@ -223,7 +196,7 @@ describe("flags", function()
   end)
 
   it("EV_ERROR and EV_EOF given on input are discarded (EV_SYSFLAGS)", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER,
       flags = ADD | kq.EV_ERROR | kq.EV_EOF } }))
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
@@ -233,7 +206,7 @@ describe("flags", function()
   end)
 
   it("contradictory pairs give EINVAL and change nothing", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.os_error(kt.errno.EINVAL, q:kevent({ { ident = 1, filter = USER,
       flags = ADD | kq.EV_ENABLE | kq.EV_DISABLE } }))
     assert.is_true(gone(q, 1))
@@ -245,7 +218,7 @@ describe("flags", function()
   end)
 
   it("unknown timer fflags give EINVAL", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.os_error(kt.errno.EINVAL, q:kevent({ { ident = 1, filter = TIMER, flags = ADD,
       fflags = 0x20, data = 10 } }))
     assert.os_error(kt.errno.EINVAL, q:kevent({ { ident = 1, filter = TIMER, flags = ADD,
@@ -255,7 +228,7 @@ end)
 
 describe("nevents", function()
   it("of 1e9 neither allocates for it nor fails", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD },
       { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
     collectgarbage()
@@ -270,7 +243,7 @@ describe("nevents", function()
   end)
 
   it("more than the ready events returns what is ready", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local changes = {}
     for i = 1, 5000 do
       changes[#changes + 1] = { ident = i, filter = USER, flags = ADD | kq.EV_CLEAR }
@@ -295,7 +268,7 @@ end)
 
 describe("a huge timeout", function()
   it("of math.huge or 1e300 is clamped to forever, not rejected", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     for _, t in ipairs({ math.huge, 1e300, 2 ^ 40 }) do
       assert.are.equal(0, q:kevent({ { ident = 1, filter = TIMER,
         flags = ADD | kq.EV_ONESHOT, data = 20 } }))
@@ -327,7 +300,7 @@ end)
 describe("a queue in a fork child", function()
   it("is closed there, leaves the parent's descriptor alone, and keeps working in the parent",
     function()
-      local q = newq()
+      local q = h.newq(h.defer)
       assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD } }))
       local fd = q:fileno()
       local pid = assert(kt.fork())
@@ -356,7 +329,7 @@ end)
 
 describe("changelists with metatables", function()
   it("are read with raw access: a proxy with __index and __len applies nothing", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local real = { { ident = 1, filter = USER, flags = ADD } }
     local proxy = setmetatable({}, {
       __index = real,
@@ -367,20 +340,20 @@ describe("changelists with metatables", function()
   end)
 
   it("ignore a __len that lies, using the raw length", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local list = setmetatable({ { ident = 1, filter = USER, flags = ADD } },
       { __len = function() return 100 end })
     assert.are.equal(0, q:kevent(list))
-    assert.is_true(user_exists(q, 1))
+    assert.is_true(h.user_exists(q, 1))
     local short = setmetatable({ { ident = 2, filter = USER, flags = ADD },
       { ident = 3, filter = USER, flags = ADD } }, { __len = function() return 0 end })
     assert.are.equal(0, q:kevent(short))
-    assert.is_true(user_exists(q, 2))
-    assert.is_true(user_exists(q, 3))
+    assert.is_true(h.user_exists(q, 2))
+    assert.is_true(h.user_exists(q, 3))
   end)
 
   it("with a hole raise, naming the entry, and apply nothing", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local list = { { ident = 1, filter = USER, flags = ADD },
       { ident = 2, filter = USER, flags = ADD },
       { ident = 3, filter = USER, flags = ADD } }
@@ -392,7 +365,7 @@ describe("changelists with metatables", function()
   end)
 
   it("may hold read-only proxies as changes: fields come through __index", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local change = setmetatable({}, {
       __index = { ident = 9, filter = USER, flags = ADD, udata = "proxied" },
       __newindex = function() error("read-only") end,
@@ -406,7 +379,7 @@ describe("changelists with metatables", function()
   end)
 
   it("whose __index raises propagate the error and apply nothing", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local bad = setmetatable({ ident = 2, filter = USER },
       { __index = function(_, k) if k == "flags" then error("no flags here") end end })
     local msg = err(kq.kevent, q, { { ident = 1, filter = USER, flags = ADD }, bad })
@@ -416,7 +389,7 @@ describe("changelists with metatables", function()
   end)
 
   it("whose metamethod uses the same queue stop the call with an error", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local sneaky = setmetatable({ ident = 1, filter = USER }, {
       __index = function(_, k)
         if k == "flags" then q:kevent({ { ident = 5, filter = USER, flags = ADD } }) return ADD end
@@ -444,7 +417,7 @@ end)
 
 describe("eventlists with metatables and holes", function()
   it("are written raw: __newindex and __index never run", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD },
       { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
     local evs = setmetatable({}, {
@@ -458,7 +431,7 @@ describe("eventlists with metatables and holes", function()
   end)
 
   it("with holes and odd values get fresh tables where needed", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local changes = {}
     for i = 1, 3 do
       changes[#changes + 1] = { ident = i, filter = USER, flags = ADD }
@@ -475,7 +448,7 @@ describe("eventlists with metatables and holes", function()
   end)
 
   it("an entry table with a protected metatable is still written", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD },
       { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
     local entry = setmetatable({}, { __metatable = "locked",
@@ -499,25 +472,25 @@ describe("a changelist failing in the middle", function()
 
   it("with nevents 0 returns the error; earlier changes stay, later ones are not applied",
     function()
-      local q = newq()
+      local q = h.newq(h.defer)
       assert.os_error(kt.errno.ENOENT, q:kevent(list()))
-      assert.is_true(user_exists(q, 1))
+      assert.is_true(h.user_exists(q, 1))
       assert.is_true(gone(q, 3))
     end)
 
   it("with room writes an entry for the failure and applies the rest", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local evs = {}
     assert.are.equal(1, q:kevent(list(), evs, 4, 0))
     assert.are.equal(kq.EV_ERROR, evs[1].flags)
     assert.are.equal(2, evs[1].ident)
     assert.are.equal(kt.errno.ENOENT, evs[1].data)
-    assert.is_true(user_exists(q, 1))
-    assert.is_true(user_exists(q, 3))
+    assert.is_true(h.user_exists(q, 1))
+    assert.is_true(h.user_exists(q, 3))
   end)
 
   it("a failed re-add keeps the knote's udata (no half-applied change)", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = TIMER, flags = ADD, data = 10,
       udata = "first" } }))
     assert.os_error(kt.errno.EINVAL, q:kevent({ { ident = 1, filter = TIMER, flags = ADD,
@@ -531,7 +504,7 @@ end)
 
 describe("event tables kept from an earlier call", function()
   it("stay as they were when a new eventlist is passed", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD, udata = { 1 } },
       { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER, flags = kq.EV_KEEPUDATA } }))
     local first = {}
@@ -551,7 +524,7 @@ describe("event tables kept from an earlier call", function()
   end)
 
   it("are reused, all six fields overwritten, when the same eventlist is passed", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD | kq.EV_ONESHOT,
       udata = "one" }, { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER,
       flags = kq.EV_KEEPUDATA } }))

@@ -2,16 +2,12 @@
 -- when the eventlist has no room (semantics 2.1, 2.2; checklist 6-12).
 local kq = require("kq")
 local kt = require("kqtest")
+local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 local READ, USER = kq.EVFILT_READ, kq.EVFILT_USER
 local ADD, DELETE, RECEIPT = kq.EV_ADD, kq.EV_DELETE, kq.EV_RECEIPT
 local E = kt.errno
-
-local function newq()
-  local q = assert(kq.kqueue())
-  finally(function() q:close() end)
-  return q
-end
 
 -- A socketpair with "hello" waiting on b.
 local function readable()
@@ -19,12 +15,6 @@ local function readable()
   finally(function() kt.close(a); kt.close(b) end)
   assert.are.equal(5, kt.write(a, "hello"))
   return b
-end
-
-local function exists(q, id)
-  local n = q:kevent({ { ident = id, filter = USER, flags = DELETE } })
-  if n then q:kevent({ { ident = id, filter = USER, flags = ADD } }) end
-  return n == 0
 end
 
 local function is_error_entry(ev, ident, filter, errno, udata)
@@ -37,7 +27,7 @@ end
 
 describe("a failing change", function()
   it("with no room makes the call return nil, msg, errno", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.os_error(E.ENOENT,
       q:kevent({ { ident = 1, filter = USER, flags = DELETE } }, nil, 0))
     assert.os_error(E.EINVAL,
@@ -49,7 +39,7 @@ describe("a failing change", function()
   end)
 
   it("with room writes an error entry echoing ident, filter and udata", function()
-    local q = newq()
+    local q = h.newq(finally)
     local u = {}
     local evs = {}
     assert.are.equal(1, q:kevent({ { ident = 3, filter = USER, flags = DELETE,
@@ -59,7 +49,7 @@ describe("a failing change", function()
   end)
 
   it("with room returns its entries at once, collecting no pending event", function()
-    local q = newq()
+    local q = h.newq(finally)
     local b = readable()
     assert.are.equal(0, q:kevent({ { ident = b, filter = READ, flags = ADD } }))
     local evs = {}
@@ -73,37 +63,37 @@ describe("a failing change", function()
   end)
 
   it("with no room stops the changes after it", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.os_error(E.ENOENT, q:kevent({
       { ident = 1, filter = USER, flags = DELETE },
       { ident = 2, filter = USER, flags = ADD },
     }, nil, 0))
-    assert.is_false(exists(q, 2))
+    assert.is_false(h.user_exists(q, 2))
   end)
 
   it("with room lets the changes after it apply", function()
-    local q = newq()
+    local q = h.newq(finally)
     local evs = {}
     assert.are.equal(1, q:kevent({
       { ident = 1, filter = USER, flags = DELETE },
       { ident = 2, filter = USER, flags = ADD },
     }, evs, 4, 0))
-    assert.is_true(exists(q, 2))
+    assert.is_true(h.user_exists(q, 2))
   end)
 
   it("beyond the room returns nil, msg, errno and stops the rest", function()
-    local q = newq()
+    local q = h.newq(finally)
     local evs = {}
     assert.os_error(E.ENOENT, q:kevent({
       { ident = 1, filter = USER, flags = DELETE },
       { ident = 2, filter = USER, flags = DELETE },
       { ident = 3, filter = USER, flags = ADD },
     }, evs, 1, 0))
-    assert.is_false(exists(q, 3))
+    assert.is_false(h.user_exists(q, 3))
   end)
 
   it("entries come in change order, matched exactly", function()
-    local q = newq()
+    local q = h.newq(finally)
     local evs = {}
     assert.are.equal(3, q:kevent({
       { ident = 10, filter = USER, flags = ADD },
@@ -116,12 +106,12 @@ describe("a failing change", function()
     is_error_entry(evs[1], 11, USER, E.ENOENT, "a")
     is_error_entry(evs[2], 12, USER, E.ENOENT, "b")
     is_error_entry(evs[3], 1, -100, E.EINVAL, "c")
-    assert.is_true(exists(q, 10))
-    assert.is_true(exists(q, 13))
+    assert.is_true(h.user_exists(q, 10))
+    assert.is_true(h.user_exists(q, 13))
   end)
 
   it("on a closed descriptor or an ident above INT_MAX is EBADF", function()
-    local q = newq()
+    local q = h.newq(finally)
     local r, w = assert(kt.pipe())
     kt.close(r)
     kt.close(w)
@@ -131,7 +121,7 @@ describe("a failing change", function()
   end)
 
   it("modifying a missing knote is ENOENT", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.os_error(E.ENOENT, q:kevent({ { ident = 5, filter = USER } }))
     assert.os_error(E.ENOENT, q:kevent({ { ident = 5, filter = USER,
       flags = kq.EV_ENABLE } }))
@@ -140,7 +130,7 @@ end)
 
 describe("changes", function()
   it("apply in order: an EV_ADD then a trigger in one list fires", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, q:kevent({
       { ident = 1, filter = USER, flags = ADD },
       { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER },
@@ -151,7 +141,7 @@ describe("changes", function()
   end)
 
   it("EV_ADD|EV_DELETE adds a missing knote and deletes an existing one", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER,
       flags = ADD | DELETE, udata = "x" } }))
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER,
@@ -160,24 +150,24 @@ describe("changes", function()
     assert.are.equal(1, q:kevent(nil, evs, 1, 5))
     assert.are.equal("x", evs[1].udata)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD | DELETE } }))
-    assert.is_false(exists(q, 1))
+    assert.is_false(h.user_exists(q, 1))
   end)
 
   it("more than fit in one internal chunk are all applied", function()
-    local q = newq()
+    local q = h.newq(finally)
     local list = {}
     for i = 1, 5000 do
       list[i] = { ident = i, filter = USER, flags = ADD, udata = i }
     end
     assert.are.equal(0, q:kevent(list))
-    assert.is_true(exists(q, 1))
-    assert.is_true(exists(q, 5000))
+    assert.is_true(h.user_exists(q, 1))
+    assert.is_true(h.user_exists(q, 5000))
   end)
 end)
 
 describe("EV_RECEIPT", function()
   it("gives an entry with data 0 for a success, and no pending event", function()
-    local q = newq()
+    local q = h.newq(finally)
     local b = readable()
     local evs = {}
     assert.are.equal(1, q:kevent({ { ident = b, filter = READ,
@@ -194,7 +184,7 @@ describe("EV_RECEIPT", function()
   end)
 
   it("without room stops there and returns the count written (kq decision)", function()
-    local q = newq()
+    local q = h.newq(finally)
     local evs = {}
     assert.are.equal(1, q:kevent({
       { ident = 1, filter = USER, flags = ADD | RECEIPT },
@@ -202,23 +192,23 @@ describe("EV_RECEIPT", function()
       { ident = 3, filter = USER, flags = ADD | RECEIPT },
     }, evs, 1, 0))
     is_error_entry(evs[1], 1, USER, 0, nil)
-    assert.is_true(exists(q, 1))
-    assert.is_true(exists(q, 2))
-    assert.is_false(exists(q, 3))
+    assert.is_true(h.user_exists(q, 1))
+    assert.is_true(h.user_exists(q, 2))
+    assert.is_false(h.user_exists(q, 3))
   end)
 
   it("with nevents 0 returns 0 and applies nothing after the first", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, q:kevent({
       { ident = 1, filter = USER, flags = ADD | RECEIPT },
       { ident = 2, filter = USER, flags = ADD | RECEIPT },
     }, nil, 0))
-    assert.is_true(exists(q, 1))
-    assert.is_false(exists(q, 2))
+    assert.is_true(h.user_exists(q, 1))
+    assert.is_false(h.user_exists(q, 2))
   end)
 
   it("registers in bulk: 5000 receipts, one per change, in order", function()
-    local q = newq()
+    local q = h.newq(finally)
     local list = {}
     for i = 1, 5000 do
       list[i] = { ident = i, filter = USER, flags = ADD | RECEIPT, udata = i }

@@ -2,6 +2,8 @@
 -- kq.fflagnames and kq.change.
 local kq = require("kq")
 local kt = require("kqtest")
+local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 describe("kq.describe", function()
   it("gives one line with symbolic filter and flags", function()

@@ -1,6 +1,8 @@
 -- The examples/ programs, each run as a separate process (io.popen) from
 -- the repository root, with their output checked exactly.
 local socket = require("socket")
+local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 local LUA = "lua5.4"
 

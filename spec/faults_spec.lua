@@ -12,42 +12,21 @@ local ADD, DELETE = kq.EV_ADD, kq.EV_DELETE
 local E = kt.errno
 kt.SIG = kt.signals
 
--- busted keeps only the last function given to finally() in a test, so
--- every cleanup goes through defer(), which runs them all (last first).
-local pending
-local function defer(fn)
-  if not pending then
-    local mine = {}
-    pending = mine
-    finally(function()
-      pending = nil
-      for i = #mine, 1, -1 do mine[i]() end
-    end)
-  end
-  pending[#pending + 1] = fn
-end
-
-local function newq()
-  local q = assert(kq.kqueue())
-  defer(function() q:close() end)
-  return q
-end
-
 -- Lower the soft descriptor limit to `n` for the rest of the spec.
 local function limit_fds(n)
   local old = assert(kt.setrlimit_nofile(n))
-  defer(function() kt.setrlimit_nofile(old) end)
+  h.defer(function() kt.setrlimit_nofile(old) end)
 end
 
 describe("descriptor exhaustion", function()
   it("makes kqueue() and EV_ADD fail with EMFILE, and nothing leaks", function()
     collectgarbage()
     local before = h.fdcount()
-    local q = newq()
+    local q = h.newq(h.defer)
     -- Fill every free number below the limit, leaving none.
     limit_fds(before + 40)
     local fillers = {}
-    defer(function() for _, fd in ipairs(fillers) do kt.close(fd) end end)
+    h.defer(function() for _, fd in ipairs(fillers) do kt.close(fd) end end)
     while true do
       local r, w = kt.pipe()
       if not r then break end
@@ -92,11 +71,11 @@ end)
 
 describe("a signal interrupting a wait", function()
   it("is retried with the time left, and the changes are never applied twice", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local r, w = assert(kt.pipe())
-    defer(function() kt.close(r); kt.close(w) end)
+    h.defer(function() kt.close(r); kt.close(w) end)
     assert(kt.signal(kt.SIG.SIGUSR2, "count"))
-    defer(function() kt.signal(kt.SIG.SIGUSR2, "default") end)
+    h.defer(function() kt.signal(kt.SIG.SIGUSR2, "default") end)
     -- A knote the call deletes: applying the change twice would fail
     -- with ENOENT (and show as an error entry).
     assert.are.equal(0, q:kevent({ { ident = 5, filter = USER, flags = ADD } }))
@@ -109,7 +88,7 @@ describe("a signal interrupting a wait", function()
       kt.write(w, "x")                -- then the event that ends the wait
       kt._exit(0)
     end
-    defer(function() kt.waitpid(pid) end)
+    h.defer(function() kt.waitpid(pid) end)
     local evs = {}
     local n, msg, en = q:kevent({
       { ident = 5, filter = USER, flags = DELETE },
@@ -130,7 +109,7 @@ describe("many queues", function()
     local before = h.fdcount()
     local qs = {}
     local old = assert(kt.setrlimit_nofile(before + 1100))
-    defer(function()
+    h.defer(function()
       for _, q in ipairs(qs) do q:close() end
       kt.setrlimit_nofile(old)
     end)
@@ -154,7 +133,7 @@ describe("1,000,000 knotes in one queue", function()
   it("are added, triggered in part, collected and freed", function()
     collectgarbage()
     local before = h.fdcount()
-    local q = newq()
+    local q = h.newq(h.defer)
     local chunk = {}
     for i = 1, 4096 do
       chunk[i] = { ident = 0, filter = USER, flags = ADD | kq.EV_CLEAR | kq.EV_RECEIPT }
@@ -209,7 +188,7 @@ describe("garbage collection", function()
   end)
 
   it("while events are pending keeps each knote's udata alive until delivered", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     local weak = setmetatable({}, { __mode = "v" })
     for i = 1, 100 do
       local u = { i }
@@ -239,7 +218,7 @@ describe("garbage collection", function()
   end)
 
   it("running inside a kevent call (finalisers using the queue) is safe", function()
-    local q = newq()
+    local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD },
       { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
     local ran = 0

@@ -4,23 +4,10 @@
 -- wait (the engine parks such a knote on inotify).
 local kq = require("kq")
 local kt = require("kqtest")
+local h = require("spec.helper")
 
 local READ, WRITE = kq.EVFILT_READ, kq.EVFILT_WRITE
 local EV_ADD, EV_DELETE, EV_CLEAR = kq.EV_ADD, kq.EV_DELETE, kq.EV_CLEAR
-
-local function closer()
-  local list = {}
-  finally(function()
-    for i = #list, 1, -1 do pcall(list[i]) end
-  end)
-  return function(f) list[#list + 1] = f end
-end
-
-local function newq(defer)
-  local q = assert(kq.kqueue())
-  defer(function() q:close() end)
-  return q
-end
 
 -- A file in a fresh directory named after os.tmpname(), holding content;
 -- returns a read-write descriptor (offset 0) and the path.
@@ -37,27 +24,8 @@ local function tmpfile(defer, content)
   return fd, p
 end
 
-local function ch(ident, filter, flags, fflags)
-  return { ident = ident, filter = filter, flags = flags, fflags = fflags or 0,
-    data = 0 }
-end
-
-local function apply(q, ...)
-  local n, msg = q:kevent({ ... })
-  assert(n == 0, msg)
-end
-
 local function wait(q, timeout)
-  local list = {}
-  local n, msg = q:kevent(nil, list, 8, timeout or 0)
-  assert(n, msg)
-  local out = {}
-  for i = 1, n do
-    local e = list[i]
-    out[i] = { ident = e.ident, filter = e.filter, flags = e.flags,
-      fflags = e.fflags, data = e.data }
-  end
-  return out
+  return h.wait(q, 8, timeout)
 end
 
 local function one(q, fd, filter, timeout)
@@ -85,11 +53,11 @@ end
 
 describe("regular files", function()
   it("READ at offset 9 of 10 bytes gives data 1, on every call", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fd = tmpfile(defer, "0123456789")
     assert(kt.lseek(fd, 9, "set"))
-    apply(q, ch(fd, READ, EV_ADD))
+    h.apply(q, h.ch(fd, READ, EV_ADD))
     for _ = 1, 2 do
       local e = one(q, fd, READ)
       assert.are.equal(1, e.data)
@@ -98,11 +66,11 @@ describe("regular files", function()
   end)
 
   it("READ at exact EOF gives nothing; an append gives data = bytes appended", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fd, p = tmpfile(defer, "0123456789")
     assert(kt.lseek(fd, 10, "set"))
-    apply(q, ch(fd, READ, EV_ADD))
+    h.apply(q, h.ch(fd, READ, EV_ADD))
     assert.are.same({}, wait(q))
     local w = assert(kt.open(p, "a"))
     defer(function() kt.close(w) end)
@@ -111,10 +79,10 @@ describe("regular files", function()
   end)
 
   it("READ comes back after reading to EOF and another append", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fd, p = tmpfile(defer, "abc")
-    apply(q, ch(fd, READ, EV_ADD))
+    h.apply(q, h.ch(fd, READ, EV_ADD))
     assert.are.equal(3, one(q, fd, READ).data)
     assert.are.equal("abc", kt.read(fd, 100))
     assert.are.same({}, wait(q))
@@ -125,11 +93,11 @@ describe("regular files", function()
   end)
 
   it("a blocking wait at EOF is woken by another process's append", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fd, p = tmpfile(defer, "0123456789")
     assert(kt.lseek(fd, 10, "set"))
-    apply(q, ch(fd, READ, EV_ADD))
+    h.apply(q, h.ch(fd, READ, EV_ADD))
     append_later(defer, p, 0.1, "abcde")
     -- Without a wake-up this returns nothing after 5 s.
     local e = one(q, fd, READ, 5)
@@ -137,10 +105,10 @@ describe("regular files", function()
   end)
 
   it("a blocking wait with EV_CLEAR is woken by an append, once", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fd, p = tmpfile(defer, "0123456789")
-    apply(q, ch(fd, READ, EV_ADD | EV_CLEAR))
+    h.apply(q, h.ch(fd, READ, EV_ADD | EV_CLEAR))
     assert.are.equal(10, one(q, fd, READ).data)
     assert.are.same({}, wait(q)) -- nothing new yet
     append_later(defer, p, 0.1, "abcde")
@@ -151,11 +119,11 @@ describe("regular files", function()
   end)
 
   it("an append to an unlinked file makes READ ready", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fd, p = tmpfile(defer, "abc")
     assert(kt.lseek(fd, 3, "set"))
-    apply(q, ch(fd, READ, EV_ADD))
+    h.apply(q, h.ch(fd, READ, EV_ADD))
     assert(kt.unlink(p))
     assert.are.same({}, wait(q))
     assert(kt.lseek(fd, 0, "end"))
@@ -167,35 +135,35 @@ describe("regular files", function()
   end)
 
   it("NOTE_FILE_POLL makes READ ready at EOF", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fd = tmpfile(defer, "abc")
     assert(kt.lseek(fd, 3, "set"))
-    apply(q, ch(fd, READ, EV_ADD, kq.NOTE_FILE_POLL))
+    h.apply(q, h.ch(fd, READ, EV_ADD, kq.NOTE_FILE_POLL))
     assert.are.equal(0, one(q, fd, READ).data)
-    apply(q, ch(fd, READ, EV_DELETE))
-    apply(q, ch(fd, READ, EV_ADD))
+    h.apply(q, h.ch(fd, READ, EV_DELETE))
+    h.apply(q, h.ch(fd, READ, EV_ADD))
     assert.are.same({}, wait(q))
   end)
 
   it("WRITE on a file is ready at once with data 0", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fd = tmpfile(defer, "abc")
-    apply(q, ch(fd, WRITE, EV_ADD))
+    h.apply(q, h.ch(fd, WRITE, EV_ADD))
     local e = one(q, fd, WRITE)
     assert.are.equal(0, e.data)
     assert.are.equal(0, e.flags)
   end)
 
   it("READ knotes on files add no descriptor per knote", function()
-    local defer = closer()
-    local q = newq(defer)
+    local defer = h.closer()
+    local q = h.newq(defer)
     local fds = {}
     for i = 1, 50 do fds[i] = tmpfile(defer, "") end
     local before = kt.fdcount()
     local changes = {}
-    for i = 1, 50 do changes[i] = ch(fds[i], READ, EV_ADD) end
+    for i = 1, 50 do changes[i] = h.ch(fds[i], READ, EV_ADD) end
     assert.are.equal(0, q:kevent(changes))
     assert.are.same({}, wait(q))
     assert.is_true(kt.fdcount() - before <= 2)

@@ -2,6 +2,8 @@
 -- closed and its descriptor number is never closed there (semantics 5).
 local kq = require("kq")
 local kt = require("kqtest")
+local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 local USER = kq.EVFILT_USER
 

@@ -5,8 +5,36 @@
 --   h.no_fd_leak(fn)     runs fn and asserts the descriptor count is back
 --   assert.os_error(en, v, msg, errno)
 --                        v is nil, msg a "name: text" string, errno == en
+--
+-- Cleanups (busted's finally() keeps only the last function of a test):
+--   h.closer()           per test: returns defer(fn); at the end runs every
+--                        fn, last first, each under pcall
+--   h.defer(fn)          adds fn to this test's cleanups, run last first at
+--                        its end, every one even if one fails (its error
+--                        is raised after); h.finally is the same function
+--   h.newq(defer)        a new queue, closed through defer (or finally)
+--   h.withq(fn)          a test body: fn(q) with a new queue, closed after
+--   h.pair(defer, kind)  kt.socketpair(kind or "stream"), both closed after
+--
+-- Changes and events:
+--   h.ch(ident, filter, flags, fflags, data, udata)
+--                        a change table, fflags and data 0 by default
+--   h.apply(q, ...)      applies the changes, asserting kevent returns 0
+--   h.copy_events(list, n)
+--                        plain-table copies of the first n events of list
+--   h.wait(q, nevents, timeout)
+--                        events of one call (8 and 0 by default), copied
+--                        into plain tables
+--   h.user_exists(q, id) whether USER knote id exists (kept if it does)
+--
+-- Descriptors:
+--   h.use_up_fds(defer, room)
+--                        sets the limit to room above the open count and
+--                        dups until none is left; returns the dups (closed,
+--                        and the limit put back, through defer)
 local assert = require("luassert")
 local say = require("say")
+local kq = require("kq")
 local kt = require("kqtest")
 
 -- A finaliser that raises is only a warning in 5.4: make it visible.
@@ -39,6 +67,135 @@ local function os_error(state, arguments)
     tostring(expected), tostring(v), tostring(msg), tostring(en))
   return v == nil and type(msg) == "string" and msg:match("^%w+: .+") ~= nil
     and math.type(en) == "integer" and en == expected
+end
+
+-- busted's finally() is no global: it lives in the running test's
+-- environment, which is the _ENV of the spec files but not of this module.
+-- Keep that environment from the spec requiring this module (or, failing
+-- that, from the stack when a helper is called) and look finally up in it.
+local function spec_env_on_stack(from)
+  for level = from, 100 do
+    local info = debug.getinfo(level, "f")
+    if not info then return nil end
+    for i = 1, math.huge do
+      local name, value = debug.getupvalue(info.func, i)
+      if name == nil then break end
+      if name == "_ENV" then
+        if value ~= _G and type(value) == "table" then return value end
+        break
+      end
+    end
+  end
+end
+
+local spec_env = spec_env_on_stack(2)
+
+local function test_finally(fn)
+  spec_env = spec_env or spec_env_on_stack(3)
+  local finally = spec_env and spec_env.finally
+  if not finally then
+    error("spec.helper: no busted finally() here (only inside a test)", 3)
+  end
+  finally(fn)
+end
+
+function h.closer()
+  local list = {}
+  test_finally(function()
+    for i = #list, 1, -1 do pcall(list[i]) end
+  end)
+  return function(f) list[#list + 1] = f end
+end
+
+local pending
+function h.defer(fn)
+  if not pending then
+    local mine = {}
+    pending = mine
+    test_finally(function()
+      pending = nil
+      -- Every cleanup runs, last first; the first error is raised after.
+      local first
+      for i = #mine, 1, -1 do
+        local ok, err = pcall(mine[i])
+        if not ok and first == nil then first = err end
+      end
+      if first ~= nil then error(first, 0) end
+    end)
+  end
+  pending[#pending + 1] = fn
+end
+-- A finally() that keeps every function it is given (busted's keeps only
+-- the last one): spec files say `local finally = h.finally`.
+h.finally = h.defer
+
+function h.newq(defer)
+  local q = assert(kq.kqueue())
+  defer(function() q:close() end)
+  return q
+end
+
+function h.withq(fn)
+  return function()
+    local q = assert(kq.kqueue())
+    test_finally(function() q:close() end)
+    fn(q)
+  end
+end
+
+function h.pair(defer, kind)
+  local a, b = assert(kt.socketpair(kind or "stream"))
+  defer(function() kt.close(a); kt.close(b) end)
+  return a, b
+end
+
+function h.ch(ident, filter, flags, fflags, data, udata)
+  return { ident = ident, filter = filter, flags = flags, fflags = fflags or 0,
+    data = data or 0, udata = udata }
+end
+
+function h.apply(q, ...)
+  local n, msg = q:kevent({ ... })
+  assert(n == 0, msg)
+end
+
+function h.copy_events(list, n)
+  local out = {}
+  for i = 1, n do
+    local e = list[i]
+    out[i] = { ident = e.ident, filter = e.filter, flags = e.flags,
+      fflags = e.fflags, data = e.data, udata = e.udata }
+  end
+  return out
+end
+
+function h.wait(q, nevents, timeout)
+  local list = {}
+  local n, msg = q:kevent(nil, list, nevents or 8, timeout or 0)
+  assert(n, msg)
+  return h.copy_events(list, n)
+end
+
+function h.user_exists(q, id)
+  local USER = kq.EVFILT_USER
+  local n = q:kevent({ { ident = id, filter = USER, flags = kq.EV_DELETE } })
+  if n then q:kevent({ { ident = id, filter = USER, flags = kq.EV_ADD } }) end
+  return n == 0
+end
+
+function h.use_up_fds(defer, room)
+  local keep = {}
+  local old = assert(kt.setrlimit_nofile(kt.fdcount() + room))
+  defer(function()
+    for _, fd in ipairs(keep) do kt.close(fd) end
+    kt.setrlimit_nofile(old)
+  end)
+  while true do
+    local fd = kt.dup(0)
+    if not fd then break end
+    keep[#keep + 1] = fd
+  end
+  return keep
 end
 
 say:set("assertion.os_error.positive", "Expected an OS error triple")

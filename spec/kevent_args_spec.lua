@@ -2,6 +2,8 @@
 -- checks and messages, the eventlist, the timeout and EINTR.
 local kq = require("kq")
 local kt = require("kqtest")
+local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 local socket = require("socket")
 
 local READ, USER = kq.EVFILT_READ, kq.EVFILT_USER
@@ -12,12 +14,6 @@ local function err(fn, ...)
   local ok, msg = pcall(fn, ...)
   assert.is_false(ok, "expected an error")
   return msg
-end
-
-local function newq()
-  local q = assert(kq.kqueue())
-  finally(function() q:close() end)
-  return q
 end
 
 local function newpipe()
@@ -34,23 +30,16 @@ local function ready_user(q, id, udata)
   }))
 end
 
--- Whether USER knote `id` exists (EV_DELETE of it succeeds; it is re-added).
-local function exists(q, id)
-  local n = q:kevent({ { ident = id, filter = USER, flags = DELETE } })
-  if n then q:kevent({ { ident = id, filter = USER, flags = ADD } }) end
-  return n == 0
-end
-
 describe("kq.kevent with no changes and no eventlist", function()
   it("returns 0", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, kq.kevent(q))
     assert.are.equal(0, q:kevent(nil, nil, 0))
     assert.are.equal(0, q:kevent({}, nil, 0, 5))
   end)
 
   it("ignores the timeout when nevents is 0, even an invalid one", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, q:kevent(nil, nil, 0, -1))
     assert.are.equal(0, q:kevent(nil, {}, 0, 0 / 0))
   end)
@@ -58,7 +47,7 @@ end)
 
 describe("nevents", function()
   it("must be a non-negative integer", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.matches("bad argument #4 to '[%w.]*kevent' %(non%-negative",
       err(kq.kevent, q, nil, {}, -1, 0))
     assert.matches("number has no integer representation",
@@ -67,14 +56,14 @@ describe("nevents", function()
   end)
 
   it("above 0 needs an eventlist table", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.matches("bad argument #3 to '[%w.]*kevent'",
       err(kq.kevent, q, nil, nil, 1, 0))
     assert.matches("table expected", err(kq.kevent, q, nil, "x", 1, 0))
   end)
 
   it("may be huge: the call collects what is ready without allocating for it", function()
-    local q = newq()
+    local q = h.newq(finally)
     ready_user(q, 1)
     ready_user(q, 2)
     local evs = {}
@@ -85,7 +74,7 @@ end)
 
 describe("the eventlist", function()
   it("gets eventlist[1..n] as tables of the six fields", function()
-    local q = newq()
+    local q = h.newq(finally)
     ready_user(q, 7, "u")
     local evs = {}
     assert.are.equal(1, q:kevent(nil, evs, 4, 0))
@@ -104,7 +93,7 @@ describe("the eventlist", function()
   end)
 
   it("reuses a table already at an index, overwriting all six fields", function()
-    local q = newq()
+    local q = h.newq(finally)
     ready_user(q, 3) -- udata nil
     local old = { ident = 99, filter = 99, flags = 99, fflags = 99,
       data = 99, udata = "stale", extra = "kept" }
@@ -119,7 +108,7 @@ describe("the eventlist", function()
   end)
 
   it("replaces a value that is not a table and leaves entries after n untouched", function()
-    local q = newq()
+    local q = h.newq(finally)
     ready_user(q, 3)
     local evs = { "not a table", "second", "third" }
     assert.are.equal(1, q:kevent(nil, evs, 3, 0))
@@ -129,7 +118,7 @@ describe("the eventlist", function()
   end)
 
   it("is written with raw access, bypassing metamethods", function()
-    local q = newq()
+    local q = h.newq(finally)
     ready_user(q, 3)
     local evs = setmetatable({}, {
       __newindex = function() error("metamethod used") end,
@@ -142,7 +131,7 @@ end)
 
 describe("the changelist", function()
   it("must be nil or a table of tables", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.matches("bad argument #2 to '[%w.]*kevent' %(table expected",
       err(kq.kevent, q, 42))
     assert.matches("%(changelist%[2%]: table expected, got number%)",
@@ -150,7 +139,7 @@ describe("the changelist", function()
   end)
 
   it("names the change and field at fault", function()
-    local q = newq()
+    local q = h.newq(finally)
     local ok = { ident = 1, filter = USER, flags = ADD }
     assert.matches(
       "bad argument #2 to '[%w.]*kevent' %(changelist%[3%]%.filter: integer expected, got string%)",
@@ -166,13 +155,13 @@ describe("the changelist", function()
   end)
 
   it("counts arguments from after self in a method call", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.matches("bad argument #1 to 'kevent' %(changelist%[1%]%.ident: missing%)",
       err(function() return q:kevent({ { filter = USER } }) end))
   end)
 
   it("range-checks every field against its C type", function()
-    local q = newq()
+    local q = h.newq(finally)
     local function range(change, field)
       assert.matches("%(changelist%[1%]%." .. field .. ": out of range%)",
         err(kq.kevent, q, { change }))
@@ -190,46 +179,46 @@ describe("the changelist", function()
   end)
 
   it("applies nothing when any change is malformed", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.has_error(function()
       q:kevent({ { ident = 1, filter = USER, flags = ADD },
         { ident = 2, filter = USER, flags = ADD, fflags = -1 } })
     end)
-    assert.is_false(exists(q, 1))
-    assert.is_false(exists(q, 2))
+    assert.is_false(h.user_exists(q, 1))
+    assert.is_false(h.user_exists(q, 2))
   end)
 
   it("defaults flags, fflags and data to 0 and ignores unknown keys", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD,
       filer = "typo", whatever = {} } }))
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER } })) -- a modify
-    assert.is_true(exists(q, 1))
+    assert.is_true(h.user_exists(q, 1))
   end)
 
   it("skips a change whose filter is 0, applying the others", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, q:kevent({
       { ident = 1, filter = USER, flags = ADD },
       { ident = 5, filter = 0, flags = DELETE },
       { ident = 2, filter = USER, flags = ADD },
     }))
-    assert.is_true(exists(q, 1))
-    assert.is_true(exists(q, 2))
+    assert.is_true(h.user_exists(q, 1))
+    assert.is_true(h.user_exists(q, 2))
   end)
 
   it("reads fields through __index, so change objects may inherit them", function()
-    local q = newq()
+    local q = h.newq(finally)
     local proto = { filter = USER, flags = ADD }
     local change = setmetatable({ ident = 4 }, { __index = proto })
     assert.are.equal(0, q:kevent({ change }))
-    assert.is_true(exists(q, 4))
+    assert.is_true(h.user_exists(q, 4))
   end)
 end)
 
 describe("an ident", function()
   it("may be a Lua file handle", function()
-    local q = newq()
+    local q = h.newq(finally)
     local path = os.tmpname()
     local f = assert(io.open(path, "w+"))
     finally(function() f:close(); os.remove(path) end)
@@ -242,7 +231,7 @@ describe("an ident", function()
   end)
 
   it("may not be a closed file handle", function()
-    local q = newq()
+    local q = h.newq(finally)
     local f = assert(io.open("/dev/null", "r"))
     f:close()
     assert.matches("changelist%[1%]%.ident: closed file",
@@ -250,7 +239,7 @@ describe("an ident", function()
   end)
 
   it("may be a LuaSocket socket (getfd)", function()
-    local q = newq()
+    local q = h.newq(finally)
     local server = assert(socket.bind("127.0.0.1", 0))
     finally(function() server:close() end)
     local _, port = server:getsockname()
@@ -264,7 +253,7 @@ describe("an ident", function()
   end)
 
   it("may be an object with a fileno() method", function()
-    local q = newq()
+    local q = h.newq(finally)
     local r, w = newpipe()
     local obj = { fileno = function() return r end }
     assert.are.equal(0, q:kevent({ { ident = obj, filter = READ, flags = ADD } }))
@@ -275,7 +264,7 @@ describe("an ident", function()
   end)
 
   it("must give an integer from its method", function()
-    local q = newq()
+    local q = h.newq(finally)
     local obj = { getfd = function() return "three" end }
     assert.matches("changelist%[1%]%.ident: getfd%(%) returned string",
       err(kq.kevent, q, { { ident = obj, filter = READ, flags = ADD } }))
@@ -287,7 +276,7 @@ end)
 
 describe("the timeout", function()
   it("must be a non-negative number", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.matches(
       "bad argument #5 to '[%w.]*kevent' %(timeout: non%-negative number expected%)",
       err(kq.kevent, q, nil, {}, 1, -1))
@@ -297,7 +286,7 @@ describe("the timeout", function()
   end)
 
   it("0 polls and a fraction waits, returning 0 on an empty queue", function()
-    local q = newq()
+    local q = h.newq(finally)
     local evs = {}
     assert.are.equal(0, q:kevent(nil, evs, 1, 0))
     assert.are.equal(0, q:kevent(nil, evs, 1, 0.0005))
@@ -306,7 +295,7 @@ describe("the timeout", function()
   end)
 
   it("of math.huge or above INT32_MAX seconds waits as long as needed", function()
-    local q = newq()
+    local q = h.newq(finally)
     ready_user(q, 1)
     local evs = {}
     assert.are.equal(1, q:kevent(nil, evs, 1, math.huge))
@@ -340,7 +329,7 @@ describe("a signal handler running during the wait", function()
   end
 
   it("does not end the wait, and the changes are not applied again", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD } }))
     child(0.05)
     local evs = {}
@@ -352,7 +341,7 @@ describe("a signal handler running during the wait", function()
   end)
 
   it("does not end a wait without timeout", function()
-    local q = newq()
+    local q = h.newq(finally)
     local r, w = newpipe()
     assert.are.equal(0, q:kevent({ { ident = r, filter = READ, flags = ADD } }))
     child(0.05, w)
@@ -365,7 +354,7 @@ end)
 
 describe("a failing system call", function()
   it("returns nil, 'kevent: <strerror>', errno", function()
-    local q = newq()
+    local q = h.newq(finally)
     -- EV_DELETE of a missing knote with no room fails the call itself.
     assert.os_error(kt.errno.ENOENT,
       q:kevent({ { ident = 1, filter = USER, flags = DELETE } }, nil, 0))
@@ -376,7 +365,7 @@ end)
 
 describe("an event's data", function()
   it("equals what the descriptor holds when first read, then stays", function()
-    local q = newq()
+    local q = h.newq(finally)
     local r, w = newpipe()
     assert.are.equal(0, q:kevent({ { ident = r, filter = READ, flags = ADD } }))
     kt.write(w, "abc")
@@ -397,7 +386,7 @@ describe("an event's data", function()
   end)
 
   it("is a plain field again when the table is reused for another event", function()
-    local q = newq()
+    local q = h.newq(finally)
     local r, w = newpipe()
     assert.are.equal(0, q:kevent({ { ident = r, filter = READ, flags = ADD } }))
     kt.write(w, "abc")
@@ -413,7 +402,7 @@ describe("an event's data", function()
   end)
 
   it("is filled at once in a reused table carrying the caller's metatable", function()
-    local q = newq()
+    local q = h.newq(finally)
     local r, w = newpipe()
     assert.are.equal(0, q:kevent({ { ident = r, filter = READ, flags = ADD } }))
     kt.write(w, "abcd")

@@ -3,18 +3,13 @@
 local kq = require("kq")
 local kt = require("kqtest")
 local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 local socket = require("socket") -- gettime, for a "not early" check
 
 local PROC = kq.EVFILT_PROC
 local ADD, DELETE = kq.EV_ADD, kq.EV_DELETE
 local EXIT = kq.NOTE_EXIT
 local EXITED = kq.EV_CLEAR | kq.EV_ONESHOT | kq.EV_EOF -- flags of an exit
-
-local function newq()
-  local q = assert(kq.kqueue())
-  finally(function() q:close() end)
-  return q
-end
 
 -- The parent's write ends of the children's pipes: a child closes them
 -- all, or an older sibling's pipe would never reach EOF.
@@ -98,7 +93,7 @@ end
 
 describe("EVFILT_PROC #pidfd", function()
   it("reports exit(64) as NOTE_EXIT, status 16384, and leaves the child waitable", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(64)
     local tag = {}
     assert.are.equal(0, add(q, pid, EXIT, 0, tag))
@@ -120,7 +115,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("gives status 0 for exit(0)", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(0)
     assert.are.equal(0, add(q, pid, EXIT))
     go()
@@ -131,7 +126,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("gives the signal number for a process killed by SIGKILL", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid = child(0)
     assert.are.equal(0, add(q, pid, EXIT))
     assert.is_true(kt.kill(pid, kt.signals.SIGKILL))
@@ -143,7 +138,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("reports a zombie registered after its exit at once", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid = child(7, true)
     await_zombie(pid)
     local evs = {}
@@ -157,7 +152,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("gives ESRCH for a pid that does not exist", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid = assert(kt.fork())
     if pid == 0 then kt._exit(0) end
     assert.are.equal(pid, (kt.waitpid(pid))) -- reaped: the pid is free
@@ -171,7 +166,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("rejects NOTE_FORK, NOTE_EXEC and NOTE_TRACK with ENOTSUP entries", function()
-    local q = newq()
+    local q = h.newq(finally)
     local me = kt.getpid()
     local changes = {}
     for i, note in ipairs({ kq.NOTE_FORK, kq.NOTE_EXEC, kq.NOTE_TRACK }) do
@@ -196,7 +191,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("reports nothing after a re-add without NOTE_EXIT, and drops the knote", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(3)
     assert.are.equal(0, add(q, pid, EXIT))
     assert.are.equal(0, add(q, pid, 0)) -- parameters replaced
@@ -208,7 +203,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("keeps an exit that happens while disabled for EV_ENABLE", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(5)
     assert.are.equal(0, add(q, pid, EXIT))
     -- Every change but a delete replaces the notes (FreeBSD), so
@@ -228,7 +223,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("is registered disabled with EV_ADD|EV_DISABLE and delivers on EV_ENABLE", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid = child(6, true)
     await_zombie(pid)
     assert.are.equal(0, add(q, pid, EXIT, kq.EV_DISABLE))
@@ -239,7 +234,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("with EV_DISPATCH delivers once and is gone (ONESHOT wins)", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(2)
     assert.are.equal(0, add(q, pid, EXIT, kq.EV_DISPATCH))
     go()
@@ -251,7 +246,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("with EV_RECEIPT gives a receipt, and the flag shows in the event", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(4)
     local evs = {}
     assert.are.equal(1, q:kevent({ { ident = pid, filter = PROC,
@@ -265,7 +260,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("delivers udata, replaced by a modify", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(0)
     local a, b = {}, {}
     assert.are.equal(0, add(q, pid, EXIT, 0, a))
@@ -291,7 +286,7 @@ describe("EVFILT_PROC #pidfd", function()
   end
 
   it("drops a pending exit on EV_DELETE", function()
-    local q = newq()
+    local q = h.newq(finally)
     local other = two_exited(q)
     assert.are.equal(0, q:kevent({ { ident = other, filter = PROC, flags = DELETE } }))
     none(q, 0.1)
@@ -299,7 +294,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("drops a pending exit on EV_DISABLE, and EV_ENABLE brings it back", function()
-    local q = newq()
+    local q = h.newq(finally)
     local other = two_exited(q)
     assert.are.equal(0, q:kevent({ { ident = other, filter = PROC, flags = kq.EV_DISABLE,
       fflags = EXIT } }))
@@ -312,7 +307,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("reports one exit to every queue watching the pid", function()
-    local q1, q2 = newq(), newq()
+    local q1, q2 = h.newq(finally), h.newq(finally)
     local pid, go = child(9)
     assert.are.equal(0, add(q1, pid, EXIT))
     assert.are.equal(0, add(q2, pid, EXIT))
@@ -326,7 +321,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("gives ENOENT for a delete of a missing knote", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert_gone(q, kt.getpid())
     local evs = {}
     assert.are.equal(1, q:kevent({ { ident = kt.getpid(), filter = PROC,
@@ -336,7 +331,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("reports a grandchild's exit once, then stays quiet", function()
-    local q = newq()
+    local q = h.newq(finally)
     -- A child forks a grandchild that waits on `hold`, reports its pid on
     -- `info` and exits; the grandchild is then nobody's child of ours.
     local hr, hw = assert(kt.pipe())
@@ -404,7 +399,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("leaves nothing armed when a fork child holds copies of the pidfds", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(1)
     assert.are.equal(0, add(q, pid, EXIT))
     child(0) -- forked after the EV_ADD: holds a copy of the pidfd, exits later
@@ -414,7 +409,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("gives pidfds that are close-on-exec", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid = child(0)
     -- The pidfd takes the lowest free number.
     local probe = assert(kt.open("/dev/null", "r"))
@@ -428,19 +423,9 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("gives EMFILE when no descriptor is left for the pidfd", function()
-    local q = newq()
+    local q = h.newq(finally)
     local pid, go = child(8)
-    local keep = {}
-    local old = assert(kt.setrlimit_nofile(h.fdcount() + 8))
-    finally(function()
-      for _, fd in ipairs(keep) do kt.close(fd) end
-      kt.setrlimit_nofile(old)
-    end)
-    while true do
-      local fd = kt.dup(0)
-      if not fd then break end
-      keep[#keep + 1] = fd
-    end
+    local keep = h.use_up_fds(finally, 8)
     assert.os_error(kt.errno.EMFILE, add(q, pid, EXIT))
     assert_gone(q, pid)
     -- With a descriptor free again it works.
@@ -451,7 +436,7 @@ describe("EVFILT_PROC #pidfd", function()
   end)
 
   it("watches many children at once", function()
-    local q = newq()
+    local q = h.newq(finally)
     local n = 40
     local want = {}
     for i = 1, n do

@@ -3,6 +3,7 @@
 local kq = require("kq")
 local kt = require("kqtest")
 local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 describe("kq.kqueue()", function()
   it("returns a kq.queue userdata that kq.type calls a kqueue", function()
@@ -22,18 +23,8 @@ describe("kq.kqueue()", function()
   end)
 
   it("returns nil, 'kqueue: <strerror>', EMFILE when no descriptor is left", function()
-    local keep = {}
-    local old = assert(kt.setrlimit_nofile(h.fdcount() + 1))
-    finally(function()
-      for _, fd in ipairs(keep) do kt.close(fd) end
-      kt.setrlimit_nofile(old)
-    end)
     -- Fill the table up to the limit.
-    while true do
-      local fd = kt.dup(0)
-      if not fd then break end
-      keep[#keep + 1] = fd
-    end
+    h.use_up_fds(finally, 1)
     assert.os_error(kt.errno.EMFILE, kq.kqueue())
   end)
 

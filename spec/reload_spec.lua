@@ -1,6 +1,8 @@
 -- Reloading: busted reruns a C module's opener per spec file with the
 -- .so still loaded; queues made before must keep working (cqueues #109).
 local kq = require("kq")
+local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 local USER = kq.EVFILT_USER
 

@@ -3,6 +3,8 @@
 -- descriptors) all share one inode, so the engine must tell them apart by
 -- more than device and inode.
 local kq = require("kq")
+local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 describe("a reused queue number", function()
   it("starts a fresh knote when a new queue takes the number of a watched one", function()

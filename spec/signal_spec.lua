@@ -4,6 +4,7 @@
 local kq = require("kq")
 local kt = require("kqtest")
 local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 local SIGNAL = kq.EVFILT_SIGNAL
 local ADD, DELETE = kq.EV_ADD, kq.EV_DELETE

@@ -8,6 +8,7 @@ local kq = require("kq")
 local kt = require("kqtest")
 local socket = require("socket")
 local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 local TIMER = kq.EVFILT_TIMER
 local EV_ADD, EV_DELETE, EV_ENABLE, EV_DISABLE = kq.EV_ADD, kq.EV_DELETE,
@@ -23,35 +24,9 @@ local LONG = 5 -- seconds: a wait that ends with the event
 
 local now = socket.gettime
 
-local function wait(q, nevents, timeout)
-  local list = {}
-  local n, msg = q:kevent(nil, list, nevents or 8, timeout or 0)
-  assert(n, msg)
-  local out = {}
-  for i = 1, n do
-    local e = list[i]
-    out[i] = { ident = e.ident, filter = e.filter, flags = e.flags,
-      fflags = e.fflags, data = e.data, udata = e.udata }
-  end
-  return out
-end
-
-local function apply(q, ...)
-  local n, msg = q:kevent({ ... })
-  assert(n == 0, msg)
-end
-
 local function t(ident, flags, data, fflags, udata)
   return { ident = ident, filter = TIMER, flags = flags, fflags = fflags or 0,
     data = data or 0, udata = udata }
-end
-
-local function withq(fn)
-  return function()
-    local q = assert(kq.kqueue())
-    finally(function() q:close() end)
-    fn(q)
-  end
 end
 
 local function gone(q, ident)
@@ -61,7 +36,7 @@ end
 
 -- One event for timer `ident`, waiting up to LONG; the time it came.
 local function next_event(q, ident)
-  local evs = wait(q, 8, LONG)
+  local evs = h.wait(q, 8, LONG)
   assert.are.equal(1, #evs)
   assert.are.equal(ident, evs[1].ident)
   assert.are.equal(TIMER, evs[1].filter)
@@ -70,9 +45,9 @@ end
 
 describe("a relative EVFILT_TIMER", function()
   it("of 100 ms fires with flags EV_CLEAR, data >= 1, fflags 0, not early",
-    withq(function(q)
+    h.withq(function(q)
       local t0 = now()
-      apply(q, t(1, EV_ADD, 100, 0, "u"))
+      h.apply(q, t(1, EV_ADD, 100, 0, "u"))
       local ev, at = next_event(q, 1)
       assert.is_true(at - t0 >= 0.1 - SLACK, at - t0)
       assert.are.equal(EV_CLEAR, ev.flags)
@@ -85,23 +60,23 @@ describe("a relative EVFILT_TIMER", function()
       assert.is_true(ev.data >= 1)
     end))
 
-  it("of 50 ms left for 500 ms gives one event counting >= 8", withq(function(q)
-    apply(q, t(1, EV_ADD, 50))
+  it("of 50 ms left for 500 ms gives one event counting >= 8", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD, 50))
     kt.sleep(0.5)
-    local evs = wait(q)
+    local evs = h.wait(q)
     assert.are.equal(1, #evs)
     assert.is_true(evs[1].data >= 8, evs[1].data)
-    assert.are.same({}, wait(q))
+    assert.are.same({}, h.wait(q))
   end))
 
-  it("ONESHOT of 100 ms: data 1, flags ONESHOT|CLEAR, then gone", withq(function(q)
+  it("ONESHOT of 100 ms: data 1, flags ONESHOT|CLEAR, then gone", h.withq(function(q)
     local t0 = now()
-    apply(q, t(1, EV_ADD | EV_ONESHOT, 100))
+    h.apply(q, t(1, EV_ADD | EV_ONESHOT, 100))
     local ev, at = next_event(q, 1)
     assert.is_true(at - t0 >= 0.1 - SLACK)
     assert.are.equal(1, ev.data)
     assert.are.equal(EV_ONESHOT | EV_CLEAR, ev.flags)
-    assert.are.same({}, wait(q, 8, 0.15))
+    assert.are.same({}, h.wait(q, 8, 0.15))
     assert.is_true(gone(q, 1))
   end))
 
@@ -111,9 +86,9 @@ describe("a relative EVFILT_TIMER", function()
     { "NOTE_USECONDS 100000", USECONDS, 100000, 0.1 },
     { "NOTE_NSECONDS 10^8", NSECONDS, 100000000, 0.1 },
   }) do
-    it(unit[1] .. " fires, not early", withq(function(q)
+    it(unit[1] .. " fires, not early", h.withq(function(q)
       local t0 = now()
-      apply(q, t(1, EV_ADD | EV_ONESHOT, unit[3], unit[2]))
+      h.apply(q, t(1, EV_ADD | EV_ONESHOT, unit[3], unit[2]))
       local ev, at = next_event(q, 1)
       assert.is_true(at - t0 >= unit[4] - SLACK, at - t0)
       assert.are.equal(1, ev.data)
@@ -121,62 +96,62 @@ describe("a relative EVFILT_TIMER", function()
     end))
   end
 
-  it("ONESHOT with data 0 fires at once", withq(function(q)
-    apply(q, t(1, EV_ADD | EV_ONESHOT, 0))
-    local evs = wait(q)
+  it("ONESHOT with data 0 fires at once", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD | EV_ONESHOT, 0))
+    local evs = h.wait(q)
     assert.are.equal(1, #evs)
     assert.are.equal(1, evs[1].data)
   end))
 
-  it("periodic with data 0 fires repeatedly", withq(function(q)
-    apply(q, t(1, EV_ADD, 0))
+  it("periodic with data 0 fires repeatedly", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD, 0))
     for _ = 1, 5 do
       local ev = next_event(q, 1)
       assert.is_true(ev.data >= 1)
     end
   end))
 
-  it("with a huge period never fires and does not overflow", withq(function(q)
+  it("with a huge period never fires and does not overflow", h.withq(function(q)
     local max = math.maxinteger
-    apply(q, t(1, EV_ADD, max, NSECONDS), t(2, EV_ADD, max, SECONDS),
+    h.apply(q, t(1, EV_ADD, max, NSECONDS), t(2, EV_ADD, max, SECONDS),
       t(3, EV_ADD, max), t(4, EV_ADD | EV_ONESHOT, max, USECONDS))
-    assert.are.same({}, wait(q, 8, 0.05))
+    assert.are.same({}, h.wait(q, 8, 0.05))
     -- the queue still works for a short timer beside them
-    apply(q, t(5, EV_ADD | EV_ONESHOT, 1))
-    local evs = wait(q, 8, LONG)
+    h.apply(q, t(5, EV_ADD | EV_ONESHOT, 1))
+    local evs = h.wait(q, 8, LONG)
     assert.are.equal(1, #evs)
     assert.are.equal(5, evs[1].ident)
   end))
 end)
 
 describe("invalid EVFILT_TIMER changes", function()
-  it("data < 0 gives EINVAL", withq(function(q)
+  it("data < 0 gives EINVAL", h.withq(function(q)
     assert.os_error(E.EINVAL, q:kevent({ t(1, EV_ADD, -1) }))
     assert.is_true(gone(q, 1))
   end))
 
-  it("unknown fflags (0x20) give EINVAL", withq(function(q)
+  it("unknown fflags (0x20) give EINVAL", h.withq(function(q)
     assert.os_error(E.EINVAL, q:kevent({ t(1, EV_ADD, 10, 0x20) }))
   end))
 
-  it("two units give EINVAL", withq(function(q)
+  it("two units give EINVAL", h.withq(function(q)
     assert.os_error(E.EINVAL, q:kevent({ t(1, EV_ADD, 10, SECONDS | USECONDS) }))
     assert.os_error(E.EINVAL,
       q:kevent({ t(1, EV_ADD, 10, MSECONDS | NSECONDS | ABSTIME) }))
   end))
 
-  it("a re-add with bad parameters fails and keeps the knote", withq(function(q)
-    apply(q, t(1, EV_ADD, 30))
+  it("a re-add with bad parameters fails and keeps the knote", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD, 30))
     assert.os_error(E.EINVAL, q:kevent({ t(1, EV_ADD, -5) }))
-    assert.are.equal(1, #wait(q, 8, LONG))
+    assert.are.equal(1, #h.wait(q, 8, LONG))
   end))
 end)
 
 describe("re-adding an EVFILT_TIMER", function()
-  it("a 1 s oneshot re-added as 10 ms fires once with the new udata", withq(function(q)
-    apply(q, t(1, EV_ADD | EV_ONESHOT, 1000, 0, "old"))
+  it("a 1 s oneshot re-added as 10 ms fires once with the new udata", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD | EV_ONESHOT, 1000, 0, "old"))
     local t0 = now()
-    apply(q, t(1, EV_ADD | EV_ONESHOT, 10, 0, "new"))
+    h.apply(q, t(1, EV_ADD | EV_ONESHOT, 10, 0, "new"))
     local ev, at = next_event(q, 1)
     assert.is_true(at - t0 >= 0.01 - SLACK)
     assert.are.equal("new", ev.udata)
@@ -184,17 +159,17 @@ describe("re-adding an EVFILT_TIMER", function()
     assert.is_true(gone(q, 1))
   end))
 
-  it("discards undelivered expirations", withq(function(q)
-    apply(q, t(1, EV_ADD, 10))
+  it("discards undelivered expirations", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD, 10))
     kt.sleep(0.1)
-    apply(q, t(1, EV_ADD, 10000))
-    assert.are.same({}, wait(q, 8, 0.05))
+    h.apply(q, t(1, EV_ADD, 10000))
+    assert.are.same({}, h.wait(q, 8, 0.05))
   end))
 
   it("keeps the stored flags: a periodic timer re-added ONESHOT stays periodic",
-    withq(function(q)
-      apply(q, t(1, EV_ADD, 5000))
-      apply(q, t(1, EV_ADD | EV_ONESHOT, 20))
+    h.withq(function(q)
+      h.apply(q, t(1, EV_ADD, 5000))
+      h.apply(q, t(1, EV_ADD | EV_ONESHOT, 20))
       local ev = next_event(q, 1)
       assert.are.equal(EV_CLEAR, ev.flags)
       ev = next_event(q, 1)
@@ -204,37 +179,37 @@ end)
 
 describe("EVFILT_TIMER with DISABLE, ENABLE and DISPATCH", function()
   it("keeps counting while disabled: periodic 100 ms, 500 ms off, data >= 4",
-    withq(function(q)
-      apply(q, t(1, EV_ADD, 100))
-      apply(q, t(1, EV_DISABLE))
+    h.withq(function(q)
+      h.apply(q, t(1, EV_ADD, 100))
+      h.apply(q, t(1, EV_DISABLE))
       kt.sleep(0.5)
-      assert.are.same({}, wait(q))
-      apply(q, t(1, EV_ENABLE))
-      local evs = wait(q)
+      assert.are.same({}, h.wait(q))
+      h.apply(q, t(1, EV_ENABLE))
+      local evs = h.wait(q)
       assert.are.equal(1, #evs)
       assert.is_true(evs[1].data >= 4, evs[1].data)
     end))
 
-  it("DISPATCH: three periods, EV_ENABLE gives data >= 2", withq(function(q)
-    apply(q, t(1, EV_ADD | EV_DISPATCH, 50))
+  it("DISPATCH: three periods, EV_ENABLE gives data >= 2", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD | EV_DISPATCH, 50))
     local ev = next_event(q, 1)
     assert.are.equal(EV_CLEAR | EV_DISPATCH, ev.flags)
     kt.sleep(0.15)
-    assert.are.same({}, wait(q))
-    apply(q, t(1, EV_ENABLE))
-    local evs = wait(q)
+    assert.are.same({}, h.wait(q))
+    h.apply(q, t(1, EV_ENABLE))
+    local evs = h.wait(q)
     assert.are.equal(1, #evs)
     assert.is_true(evs[1].data >= 2, evs[1].data)
     assert.are.equal(EV_CLEAR | EV_DISPATCH, evs[1].flags)
   end))
 
-  it("EV_DISABLE drops a due expiration from delivery; DELETE too", withq(function(q)
-    apply(q, t(1, EV_ADD | EV_ONESHOT, 0), t(2, EV_ADD | EV_ONESHOT, 0))
-    apply(q, t(1, EV_DISABLE), t(2, EV_DELETE))
-    assert.are.same({}, wait(q, 8, 0.02))
+  it("EV_DISABLE drops a due expiration from delivery; DELETE too", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD | EV_ONESHOT, 0), t(2, EV_ADD | EV_ONESHOT, 0))
+    h.apply(q, t(1, EV_DISABLE), t(2, EV_DELETE))
+    assert.are.same({}, h.wait(q, 8, 0.02))
     assert.is_true(gone(q, 2))
-    apply(q, t(1, EV_ENABLE))
-    local evs = wait(q)
+    h.apply(q, t(1, EV_ENABLE))
+    local evs = h.wait(q)
     assert.are.equal(1, #evs)
     assert.are.equal(1, evs[1].ident)
   end))
@@ -242,10 +217,10 @@ end)
 
 describe("an absolute EVFILT_TIMER (NOTE_ABSTIME)", function()
   it("ABSTIME|USECONDS|ONESHOT at now + 0.3 s: flags ONESHOT, data 1, not early",
-    withq(function(q)
+    h.withq(function(q)
       local t0 = now()
       local deadline = t0 + 0.3
-      apply(q, t(1, EV_ADD | EV_ONESHOT, math.floor(deadline * 1e6) + 1,
+      h.apply(q, t(1, EV_ADD | EV_ONESHOT, math.floor(deadline * 1e6) + 1,
         ABSTIME | USECONDS))
       local ev, at = next_event(q, 1)
       assert.is_true(at >= deadline - SLACK, at - deadline)
@@ -255,62 +230,62 @@ describe("an absolute EVFILT_TIMER (NOTE_ABSTIME)", function()
       assert.is_true(gone(q, 1))
     end))
 
-  it("in the past fires at once", withq(function(q)
-    apply(q, t(1, EV_ADD | EV_ONESHOT, 1000, ABSTIME | SECONDS))
-    local evs = wait(q)
+  it("in the past fires at once", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD | EV_ONESHOT, 1000, ABSTIME | SECONDS))
+    local evs = h.wait(q)
     assert.are.equal(1, #evs)
     assert.are.equal(1, evs[1].data)
   end))
 
   it("without ONESHOT or CLEAR returns data 1 on every call, no EV_CLEAR",
-    withq(function(q)
-      apply(q, t(1, EV_ADD, math.floor(now() * 1000) + 20, ABSTIME))
+    h.withq(function(q)
+      h.apply(q, t(1, EV_ADD, math.floor(now() * 1000) + 20, ABSTIME))
       local ev = next_event(q, 1)
       assert.are.equal(0, ev.flags)
       assert.are.equal(1, ev.data)
       for _ = 1, 3 do
-        local evs = wait(q)
+        local evs = h.wait(q)
         assert.are.equal(1, #evs)
         assert.are.equal(1, evs[1].data)
         assert.are.equal(0, evs[1].flags & EV_CLEAR)
       end
     end))
 
-  it("with EV_CLEAR fires once", withq(function(q)
-    apply(q, t(1, EV_ADD | EV_CLEAR, 1, ABSTIME | SECONDS))
-    local evs = wait(q)
+  it("with EV_CLEAR fires once", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD | EV_CLEAR, 1, ABSTIME | SECONDS))
+    local evs = h.wait(q)
     assert.are.equal(1, #evs)
     assert.are.equal(EV_CLEAR, evs[1].flags)
-    assert.are.same({}, wait(q, 8, 0.05))
+    assert.are.same({}, h.wait(q, 8, 0.05))
   end))
 end)
 
 describe("EVFILT_TIMER knotes", function()
-  it("are deleted; a missing one gives ENOENT", withq(function(q)
-    apply(q, t(1, EV_ADD, 10))
-    apply(q, t(1, EV_DELETE))
-    assert.are.same({}, wait(q, 8, 0.05))
+  it("are deleted; a missing one gives ENOENT", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD, 10))
+    h.apply(q, t(1, EV_DELETE))
+    assert.are.same({}, h.wait(q, 8, 0.05))
     assert.os_error(E.ENOENT, q:kevent({ t(1, EV_DELETE) }))
     assert.os_error(E.ENOENT, q:kevent({ t(1, EV_ENABLE) }))
   end))
 
-  it("EV_ADD|EV_RECEIPT gives a receipt, the timer fires later", withq(function(q)
+  it("EV_ADD|EV_RECEIPT gives a receipt, the timer fires later", h.withq(function(q)
     local list = {}
     local n = q:kevent({ t(1, EV_ADD | EV_RECEIPT | EV_ONESHOT, 0) }, list, 4, 0)
     assert.are.equal(1, n)
     assert.are.equal(EV_ERROR, list[1].flags)
     assert.are.equal(0, list[1].data)
-    local evs = wait(q, 8, LONG)
+    local evs = h.wait(q, 8, LONG)
     assert.are.equal(1, #evs)
     assert.are.equal(EV_RECEIPT | EV_ONESHOT | EV_CLEAR, evs[1].flags)
   end))
 
-  it("replace udata on a modify unless EV_KEEPUDATA", withq(function(q)
-    apply(q, t(1, EV_ADD | EV_DISABLE, 0, 0, "a"))
-    apply(q, t(1, EV_ENABLE | kq.EV_KEEPUDATA, 0, 0, "b"))
+  it("replace udata on a modify unless EV_KEEPUDATA", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD | EV_DISABLE, 0, 0, "a"))
+    h.apply(q, t(1, EV_ENABLE | kq.EV_KEEPUDATA, 0, 0, "b"))
     assert.are.equal("a", next_event(q, 1).udata)
-    apply(q, t(1, EV_DISABLE, 0, 0, "c"))
-    apply(q, t(1, EV_ENABLE | kq.EV_KEEPUDATA))
+    h.apply(q, t(1, EV_DISABLE, 0, 0, "c"))
+    h.apply(q, t(1, EV_ENABLE | kq.EV_KEEPUDATA))
     assert.are.equal("c", next_event(q, 1).udata)
   end))
 
@@ -318,19 +293,19 @@ describe("EVFILT_TIMER knotes", function()
     local q1 = assert(kq.kqueue())
     local q2 = assert(kq.kqueue())
     finally(function() q1:close(); q2:close() end)
-    apply(q1, t(1, EV_ADD | EV_ONESHOT, 5000))
-    apply(q2, t(1, EV_ADD | EV_ONESHOT, 10))
-    assert.are.equal(1, #wait(q2, 8, LONG))
-    assert.are.same({}, wait(q1))
-    apply(q1, t(1, EV_DELETE))
+    h.apply(q1, t(1, EV_ADD | EV_ONESHOT, 5000))
+    h.apply(q2, t(1, EV_ADD | EV_ONESHOT, 10))
+    assert.are.equal(1, #h.wait(q2, 8, LONG))
+    assert.are.same({}, h.wait(q1))
+    h.apply(q1, t(1, EV_DELETE))
   end)
 
-  it("serve several due timers round-robin with nevents 1", withq(function(q)
-    apply(q, t(1, EV_ADD, 0), t(2, EV_ADD, 0))
+  it("serve several due timers round-robin with nevents 1", h.withq(function(q)
+    h.apply(q, t(1, EV_ADD, 0), t(2, EV_ADD, 0))
     kt.sleep(0.01)
     local ids = {}
     for i = 1, 4 do
-      local evs = wait(q, 1, LONG)
+      local evs = h.wait(q, 1, LONG)
       assert.are.equal(1, #evs)
       ids[i] = evs[1].ident
     end
@@ -346,7 +321,7 @@ describe("EVFILT_TIMER knotes", function()
       local changes = {}
       for i = 1, 10000 do changes[i] = t(i, EV_ADD, 3600 + i, SECONDS) end
       assert.are.equal(0, q:kevent(changes))
-      assert.are.same({}, wait(q, 8, 0.01))
+      assert.are.same({}, h.wait(q, 8, 0.01))
       assert.is_true(kt.fdcount() - before <= 1)
       -- fds for timers may only appear once exposed; check that too
       local fd = q:fileno()

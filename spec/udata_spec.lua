@@ -3,16 +3,11 @@
 local kq = require("kq")
 local kt = require("kqtest")
 local h = require("spec.helper")
+local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
 local USER = kq.EVFILT_USER
 local ADD, DELETE = kq.EV_ADD, kq.EV_DELETE
 local TRIGGER = kq.NOTE_TRIGGER
-
-local function newq()
-  local q = assert(kq.kqueue())
-  finally(function() q:close() end)
-  return q
-end
 
 -- The udata of the one event a triggered USER knote `id` gives.
 local function fire(q, id, extra_flags)
@@ -35,7 +30,7 @@ end
 
 describe("udata", function()
   it("comes back as the very same value, whatever its type", function()
-    local q = newq()
+    local q = h.newq(finally)
     local values = { {}, "text", 1.5, false, true, print, coroutine.create(print),
       io.stdout, math.maxinteger, math.mininteger, 2 ^ 53 + 1 }
     for i, v in ipairs(values) do
@@ -48,13 +43,13 @@ describe("udata", function()
   end)
 
   it("is nil when the change had none", function()
-    local q = newq()
+    local q = h.newq(finally)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD } }))
     assert.is_nil((fire(q, 1)))
   end)
 
   it("is replaced by a modify, even by nil, and kept with EV_KEEPUDATA", function()
-    local q = newq()
+    local q = h.newq(finally)
     local a, b = {}, {}
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER,
       flags = ADD | kq.EV_CLEAR, udata = a } }))
@@ -74,7 +69,7 @@ describe("udata", function()
   end)
 
   it("belongs to the knote: the same value may serve several", function()
-    local q = newq()
+    local q = h.newq(finally)
     local shared = {}
     assert.are.equal(0, q:kevent({
       { ident = 1, filter = USER, flags = ADD | kq.EV_CLEAR, udata = shared },
@@ -87,7 +82,7 @@ end)
 
 describe("a udata value", function()
   it("stays alive while its knote exists", function()
-    local q = newq()
+    local q = h.newq(finally)
     local track, gone = tracker()
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD,
       udata = track({}) } }))
@@ -96,7 +91,7 @@ describe("a udata value", function()
   end)
 
   it("is released by EV_DELETE", function()
-    local q = newq()
+    local q = h.newq(finally)
     local track, gone = tracker()
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD,
       udata = track({}) } }))
@@ -106,7 +101,7 @@ describe("a udata value", function()
   end)
 
   it("is released when a modify replaces it", function()
-    local q = newq()
+    local q = h.newq(finally)
     local track, gone = tracker()
     local keep = {}
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD,
@@ -122,7 +117,7 @@ describe("a udata value", function()
   end)
 
   it("is released by the delivery of an EV_ONESHOT event", function()
-    local q = newq()
+    local q = h.newq(finally)
     local track, gone = tracker()
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER,
       flags = ADD | kq.EV_ONESHOT, udata = track({}) } }))
@@ -134,7 +129,7 @@ describe("a udata value", function()
   end)
 
   it("is released when its change fails, after being echoed", function()
-    local q = newq()
+    local q = h.newq(finally)
     local track, gone = tracker()
     local evs = {}
     local u = track({})
@@ -163,7 +158,7 @@ describe("a udata value", function()
   end)
 
   it("of changes never applied is released too", function()
-    local q = newq()
+    local q = h.newq(finally)
     local track, gone = tracker()
     -- The first change fails with no room: the second is not applied.
     assert.os_error(kt.errno.ENOENT, q:kevent({
@@ -176,7 +171,7 @@ end)
 
 describe("20,000 add/delete cycles with table udata", function()
   it("leave memory and descriptors where they were", function()
-    local q = newq()
+    local q = h.newq(finally)
     local r, w = assert(kt.pipe())
     finally(function() kt.close(r); kt.close(w) end)
     local function cycles(n)
