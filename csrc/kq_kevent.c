@@ -983,7 +983,7 @@ static int kq_kevent(lua_State *L)
 	} else {
 		nevents = luaL_optinteger(L, 4, 0);
 	}
-	luaL_argcheck(L, nevents >= 0, 4, "non-negative integer expected");
+	luaL_argcheck(L, nevents >= 0, 4, "nevents: non-negative integer expected");
 	luaL_argcheck(L, nevents == 0 || c.events != 0, 3,
 		      "table expected when nevents > 0");
 	cap = nevents > KQ_BUFMAX ? KQ_BUFMAX : (int)nevents;

@@ -85,7 +85,7 @@ describe("wrong argument types", function()
       err(kq.kevent, q, nil, {}, 0 / 0, 0))
     assert.matches(badarg(4, "kevent", "number has no integer representation"),
       err(kq.kevent, q, nil, {}, math.huge, 0))
-    assert.matches(badarg(4, "kevent", "non-negative integer expected"),
+    assert.matches(badarg(4, "kevent", "nevents: non-negative integer expected"),
       err(kq.kevent, q, nil, {}, math.mininteger, 0))
   end)
 

@@ -48,7 +48,7 @@ end)
 describe("nevents", function()
   it("must be a non-negative integer", function()
     local q = h.newq(finally)
-    assert.matches("bad argument #4 to '[%w.]*kevent' %(non%-negative",
+    assert.matches("bad argument #4 to '[%w.]*kevent' %(nevents: non%-negative",
       err(kq.kevent, q, nil, {}, -1, 0))
     assert.matches("number has no integer representation",
       err(kq.kevent, q, nil, {}, 1.5, 0))
