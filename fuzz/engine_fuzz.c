@@ -23,7 +23,6 @@
  * Build: see fuzz/Makefile (clang -fsanitize=fuzzer,address,undefined).
  */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -36,6 +35,7 @@
 #include <unistd.h>
 
 #include "engine/internal.h"
+#include "../tests/support/fdcount.h"
 
 /* KQFUZZ_TRACE=1 in the environment prints every call, to read a crash. */
 static int trace;
@@ -87,20 +87,6 @@ static void trace_kev(const char *what, const struct kevent *k)
 		fprintf(stderr, "  %s ident=%lu filter=%d flags=0x%x fflags=0x%x data=%lld udata=%p\n",
 			what, (unsigned long)k->ident, k->filter, k->flags, k->fflags,
 			(long long)k->data, k->udata);
-}
-
-static int fdcount(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (d == NULL)
-		return -1;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
 }
 
 static int known_errno(int e)
@@ -775,7 +761,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	signal(SIGURG, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	trace = getenv("KQFUZZ_TRACE") != NULL;
-	int before = fdcount();
+	int before = kq_fdcount();
 	memset(model, 0, sizeof model);
 	for (int t = 0; t < T_NFD; t++)
 		fds[t] = -1;
@@ -804,7 +790,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(kqe_close(kq) == 0, "close errno %d", errno);
 	for (int t = 0; t < T_NFD; t++)
 		close_target(t);
-	int after = fdcount();
+	int after = kq_fdcount();
 	CHECK(before == after, "descriptors: %d before, %d after", before, after);
 	return 0;
 }

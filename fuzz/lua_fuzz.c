@@ -19,7 +19,6 @@
  * each input the queues are closed and collected, and the number of open
  * descriptors must be what it was before.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,6 +34,7 @@
 #include "lua.h"
 #include "lauxlib.h"
 #include "lualib.h"
+#include "../tests/support/fdcount.h"
 
 int luaopen_kq_core(lua_State *L);
 
@@ -121,20 +121,6 @@ static const char *const snippets[] = {
 };
 #define NSNIP (sizeof snippets / sizeof snippets[0])
 static int snip_ref[NSNIP];
-
-static int fdcount(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (d == NULL)
-		return -1;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
 
 static void setup(void)
 {
@@ -527,7 +513,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	in_p = data;
 	in_n = size;
-	int before = fdcount();
+	int before = kq_fdcount();
 	CHECK(luaL_dostring(L, "Q = kq.kqueue()") == LUA_OK, "%s", lua_tostring(L, -1));
 	for (int steps = 0; in_n > 0 && steps < 64; steps++) {
 		switch (u8() % 8) {
@@ -551,7 +537,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	while (read(fd_sa, buf, sizeof buf) > 0) {
 	}
-	int after = fdcount();
+	int after = kq_fdcount();
 	CHECK(before == after, "descriptors: %d before, %d after", before, after);
 	return 0;
 }

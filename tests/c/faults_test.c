@@ -18,7 +18,6 @@
  * fail with EMFILE, nothing leaks, and everything works again once the
  * limit is raised.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include <unistd.h>
 
 #include "engine/kqe.h"
+#include "../support/fdcount.h"
 
 static int failures;
 
@@ -93,20 +93,6 @@ void *__wrap_realloc(void *p, size_t n)
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static int fdcount(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (d == NULL)
-		return -1;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
 
 static const struct timespec zero_ts = { 0, 0 };
 
@@ -239,7 +225,7 @@ static void alloc_scenario(void)
 
 static void test_alloc_failures(void)
 {
-	int before = fdcount();
+	int before = kq_fdcount();
 	long n;
 	for (n = 1; n < 100000; n++) {
 		alloc_count = 0;
@@ -247,7 +233,7 @@ static void test_alloc_failures(void)
 		fail_at = n;
 		alloc_scenario();
 		fail_at = 0;
-		CHECK(fdcount() == before, "allocation %ld: descriptors %d, were %d", n, fdcount(),
+		CHECK(kq_fdcount() == before, "allocation %ld: descriptors %d, were %d", n, kq_fdcount(),
 		      before);
 		if (!injected)
 			break;
@@ -264,7 +250,7 @@ static void test_emfile(void)
 {
 	struct rlimit old, rl;
 	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0, "getrlimit");
-	int before = fdcount();
+	int before = kq_fdcount();
 	/* Room for exactly two more descriptors: fill every free number
 	 * below a lowered limit with placeholders, then free two. */
 	rl = old;
@@ -314,7 +300,7 @@ static void test_emfile(void)
 	while (nf > 0)
 		close(fillers[--nf]);
 	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0, "restore rlimit");
-	CHECK(fdcount() == before, "descriptors %d, were %d", fdcount(), before);
+	CHECK(kq_fdcount() == before, "descriptors %d, were %d", kq_fdcount(), before);
 	/* Everything works again. */
 	int kq = kqe_kqueue();
 	CHECK(kq >= 0, "kqueue after");
@@ -323,13 +309,13 @@ static void test_emfile(void)
 	struct timespec ts = { 5, 0 };
 	CHECK(kqe_kevent(kq, NULL, 0, ev, 2, &ts) == 1, "timer fires after");
 	kqe_close(kq);
-	CHECK(fdcount() == before, "descriptors at the end %d, were %d", fdcount(), before);
+	CHECK(kq_fdcount() == before, "descriptors at the end %d, were %d", kq_fdcount(), before);
 }
 
 /* 1,000 queues open at once, then closed; 1,000,000 USER knotes in one. */
 static void test_scale(void)
 {
-	int before = fdcount();
+	int before = kq_fdcount();
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	int want = 1000;
@@ -354,7 +340,7 @@ static void test_scale(void)
 	}
 	for (int i = 0; i < n; i++)
 		CHECK(kqe_close(kqs[i]) == 0, "close %d", i);
-	CHECK(fdcount() == before, "after %d queues: %d descriptors, were %d", n, fdcount(), before);
+	CHECK(kq_fdcount() == before, "after %d queues: %d descriptors, were %d", n, kq_fdcount(), before);
 
 	int kq = kqe_kqueue();
 	enum { MANY = 1000000 };
@@ -378,7 +364,7 @@ static void test_scale(void)
 	struct kevent ev[32];
 	CHECK(kqe_kevent(kq, NULL, 0, ev, 32, &zero_ts) == 10, "ten events");
 	CHECK(kqe_close(kq) == 0, "close big queue");
-	CHECK(fdcount() == before, "descriptors %d, were %d", fdcount(), before);
+	CHECK(kq_fdcount() == before, "descriptors %d, were %d", kq_fdcount(), before);
 }
 
 int main(void)
