@@ -696,11 +696,19 @@ int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool fr
 			 * one; without this a NOTE_LOWAT level knote fired once. */
 			kn->status |= KN_ACTIVE;
 			int r = io_event(q, kn, &out[n]);
-			if (r > 0) {
+			if (r <= 0) {
+				kn->status &= ~KN_ACTIVE;
+			} else if (!(kn->flags & (EV_ONESHOT | EV_CLEAR | EV_DISPATCH)) &&
+				   !(kn->sfflags & NOTE_LOWAT)) {
+				/* The common case, a plain level knote: all that
+				 * kqe_knote_delivered would do (epoll reports it
+				 * again by itself), without its indirect calls. */
+				n++;
+				kn->delivered_call = q->call_serial;
+				kn->status &= ~KN_ACTIVE;
+			} else {
 				n++;
 				kqe_knote_delivered(q, kn);
-			} else {
-				kn->status &= ~KN_ACTIVE;
 			}
 		} else {
 			kqe_knote_activate(q, kn);
