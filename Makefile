@@ -38,7 +38,7 @@ BUSTED = busted
 LUACHECK = luacheck
 
 BINDING_SRC = csrc/kq_core.c csrc/kq_queue.c csrc/kq_kevent.c \
-	csrc/kq_constants.c
+	csrc/kq_constants.c csrc/kq_view.c
 BINDING_H = csrc/kq_binding.h csrc/kq_sys.h
 # The Linux engine (csrc/engine); empty on systems with a native kqueue.
 ENGINE_SRC = csrc/engine/engine.c csrc/engine/knote.c \

@@ -52,7 +52,10 @@ local function chunked(changes)
 end
 
 -- Scenarios 1 and 2: 1,000 always-readable sockets, level-triggered READ.
-local function ready(with_data)
+-- The eventlist is a kq.eventlist() (read-only views that kq rewrites
+-- only where an event changed), or with `plain` a plain table whose six
+-- fields kq writes for every event.
+local function ready(with_data, plain)
   local fds = bu.socketpairs(NREADY)
   local q = assert(kq.kqueue())
   local ch = {}
@@ -61,7 +64,7 @@ local function ready(with_data)
     ch[i] = { ident = fds[2 * i - 1], filter = kq.EVFILT_READ, flags = kq.EV_ADD }
   end
   apply(q, { ch })
-  local evl = {}
+  local evl = plain and {} or kq.eventlist()
   local sum, events = 0, 0
   local function wait()
     local n = q:kevent(nil, evl, EVCAP)
@@ -225,6 +228,8 @@ end
 local scenarios = {
   ready = function() ready(false) end,
   data = function() ready(true) end,
+  ["ready-plain"] = function() ready(false, true) end,
+  ["data-plain"] = function() ready(true, true) end,
   reg = function() reg(false) end,
   ["reg-room"] = function() reg(true) end,
   timer = timers,

@@ -75,6 +75,24 @@ int kq_type(lua_State *L);
 /* kq_kevent.c */
 void kq_kevent_open(lua_State *L);
 
+/* kq_view.c: an eventlist of read-only views (kq.eventlist).  One kevent
+ * call's handle on such a list; `keys` is the stack slot of the interned
+ * "ident", followed by "filter", "flags", "fflags", "data" and "udata". */
+struct kq_viewlist;
+struct kq_views {
+	lua_State *L;
+	struct kq_viewlist *vl;
+	unsigned long epoch;
+	int list, keys, header, views, values; /* stack slots */
+};
+int kq_eventlist(lua_State *L);
+/* Whether the table at `list` is a kq.eventlist; if so pushes three
+ * slots and fills *v for kq_views_put. */
+int kq_views_begin(lua_State *L, struct kq_views *v, int list, int keys);
+/* eventlist[idx] = entry `ev`, udata value at stack slot `ud` (0: nil). */
+void kq_views_put(struct kq_views *v, lua_Integer idx,
+		  const struct kevent *ev, int ud);
+
 /* kq_constants.c */
 void kq_constants_open(lua_State *L);
 

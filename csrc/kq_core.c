@@ -11,6 +11,7 @@ static const luaL_Reg kq_funcs[] = {
 	/* luasocket's socket.select duck-types on getfd. */
 	{"getfd", kq_fileno},
 	{"type", kq_type},
+	{"eventlist", kq_eventlist},
 	{NULL, NULL}
 };
 

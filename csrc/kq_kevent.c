@@ -116,6 +116,8 @@ struct kq_call {
 	int ranlua;      /* pass 1 took the general path (Lua may have run) */
 	size_t outbase;  /* first output slot in q->buf */
 	lua_Integer written; /* entries written to the eventlist so far */
+	int isviews;     /* the eventlist is a kq.eventlist (kq_view.c) */
+	struct kq_views views;
 };
 
 /*
@@ -632,9 +634,16 @@ static void kq_setint(lua_State *L, int t, int key, lua_Integer v)
 static void kq_putentry(struct kq_call *c, const struct kevent *ev, int ud)
 {
 	lua_State *L = c->L;
-	lua_Integer idx = ++c->written;
-	int base = lua_gettop(L);
-	int t = base + 1, mt = 0, lazy = 0;
+	lua_Integer idx;
+	int base, t, mt = 0, lazy = 0;
+
+	if (c->isviews) {
+		kq_views_put(&c->views, ++c->written, ev, ud);
+		return;
+	}
+	idx = ++c->written;
+	base = lua_gettop(L);
+	t = base + 1;
 
 	if (lua_rawgeti(L, c->events, idx) != LUA_TTABLE) {
 		lua_pop(L, 1);
@@ -930,7 +939,10 @@ static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
 				kq_release(c, token);
 			}
 		}
-		kq_putentry(c, &ev, ud);
+		if (c->isviews)
+			kq_views_put(&c->views, ++c->written, &ev, ud);
+		else
+			kq_putentry(c, &ev, ud);
 		if (ud != 0)
 			lua_pop(c->L, 1);
 	}
@@ -990,7 +1002,7 @@ static int kq_kevent(lua_State *L)
 	lua_settop(L, KQ_NARGS);
 	/* The keys, the four slots below and the temporaries of one entry
 	 * or change exceed the LUA_MINSTACK slots a C function gets. */
-	luaL_checkstack(L, KQ_UV_LAZYNAME + 4 + 16, "kevent");
+	luaL_checkstack(L, KQ_UV_LAZYNAME + 7 + 16, "kevent");
 	{
 		int k;
 
@@ -1006,6 +1018,9 @@ static int kq_kevent(lua_State *L)
 	c.msub = lua_gettop(L);
 	lua_pushnil(L);
 	c.lazymt = lua_gettop(L);
+	if (c.events != 0)
+		c.isviews = kq_views_begin(L, &c.views, c.events,
+					   kq_key(KQ_UV_IDENT));
 
 	nraw = c.changes ? lua_rawlen(L, 2) : 0;
 	if (nraw > (size_t)INT_MAX - KQ_BUFMAX - 2)

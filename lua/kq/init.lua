@@ -140,4 +140,18 @@ function kq.change(ident, filter, flags, fflags, data, udata)
   }
 end
 
+--- A plain table with the six fields of an event (a view of a
+-- kq.eventlist, or any event or change table), `data` read now: for
+-- keeping an event beyond the next kevent call, or changing it.
+function kq.copy(ev)
+  if type(ev) ~= "table" then
+    error(string.format("bad argument #1 to 'copy' (table expected, got %s)",
+      ev == nil and "no value" or type(ev)), 2)
+  end
+  return {
+    ident = ev.ident, filter = ev.filter, flags = ev.flags,
+    fflags = ev.fflags, data = ev.data, udata = ev.udata,
+  }
+end
+
 return kq

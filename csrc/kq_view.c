@@ -1,0 +1,390 @@
+/*
+ * kq_view.c - kq.eventlist(): an eventlist whose entries are read-only
+ * views, rewritten in place by kevent, and only where the new event
+ * differs from the one the view showed.
+ *
+ * Why.  Filling a plain event table costs six table writes through the
+ * Lua C API per event and per call, about 100 ns here, even when the same
+ * knote lands in the same slot with the same fields (the steady state of
+ * level-triggered readiness).  That alone is more than luv's whole cost
+ * per event (bench/RESULTS.md).  kq cannot skip writing a field of a plain
+ * table: the program may have changed it, and nothing tells.  A view is an
+ * empty table whose fields are read, through its metatable's __index, from
+ * a private table V that only this file writes; the view refuses every
+ * assignment (__newindex raises, and an empty table has no field to
+ * assign in place).  So kq knows exactly what V holds, keeps a copy in C
+ * (the shadow) and writes only the fields that changed.
+ *
+ * Layout.  The eventlist is a plain table with its own metatable LM:
+ *   LM[&kq_view_key]  the header (struct kq_viewlist), whose user value
+ *                     is the slot array (a userdata of struct kq_viewslot,
+ *                     replaced by a bigger one when the list grows)
+ *   LM[1]             views: views[i] is the view T_i, kept at evl[i]
+ *   LM[2]             values: values[i] is V_i, T_i's private fields
+ * T_i's metatable: { __index = V_i, __newindex = refuse, __pairs,
+ *                    __name = "kq.event", __metatable = "kq.event" }
+ * (a table of its own: were it V_i, view.__index would hand V_i out).
+ * With lazy data (Linux), V_i's own metatable has an __index closure over
+ * (header, i) that computes data on its first read after a call, from the
+ * shadow's ident, filter and kind, and caches it in V_i (kq_kevent.c: the
+ * same rule as for plain tables).
+ *
+ * No allocation while a shadow is in use.  An allocation can run the
+ * collector, a finaliser, any Lua code, even a kevent call on this same
+ * eventlist.  V_i is made with all six keys present, so every later write
+ * to it reuses a node and allocates nothing; the shadow is updated before
+ * those writes; allocations (a new slot, putting T_i back in evl) happen
+ * before the shadow is read or after it is done with, and the header's
+ * epoch tells an outer call that an inner one used the list meanwhile.
+ */
+#include <string.h>
+
+#include "kq_binding.h"
+
+/* Its address is the key of the header in LM: no Lua code can make it. */
+static const char kq_view_key = 0;
+
+enum { KQ_DATA_ABSENT, KQ_DATA_CACHED, KQ_DATA_VALUE };
+
+struct kq_viewslot {
+	const void *view;        /* T_i (lua_topointer), NULL until made */
+	struct kevent ev;        /* the event V_i shows (udata: its token) */
+	unsigned char hasudata;  /* V_i.udata is not nil */
+	unsigned char datastate; /* KQ_DATA_*: V_i.data nil, cached, set */
+};
+
+struct kq_viewlist {
+	unsigned long epoch;     /* counts kevent calls that used the list */
+	size_t nslots;
+	struct kq_viewslot *slots; /* the header's user value 1 */
+};
+
+static const char *const kq_view_fields[] = {
+	"ident", "filter", "flags", "fflags", "data", "udata", NULL
+};
+
+/* The fields' order in the interned keys of struct kq_views. */
+enum { KQ_F_IDENT, KQ_F_FILTER, KQ_F_FLAGS, KQ_F_FFLAGS, KQ_F_DATA,
+       KQ_F_UDATA };
+
+/* ---- the view's metamethods ------------------------------------------ */
+
+static int kq_view_refuse(lua_State *L)
+{
+	return luaL_error(L, "kq event views are read-only (field '%s'): "
+			  "copy the event with kq.copy(ev) to change it",
+			  luaL_tolstring(L, 2, NULL));
+}
+
+/* Iterator of pairs(view): the non-nil fields in kq_view_fields order,
+ * read through the view (so data is resolved). */
+static int kq_view_next(lua_State *L)
+{
+	int i = 0;
+
+	if (!lua_isnil(L, 2)) {
+		const char *k = lua_tostring(L, 2);
+
+		while (k != NULL && kq_view_fields[i] != NULL &&
+		       strcmp(kq_view_fields[i], k) != 0)
+			i++;
+		if (k == NULL || kq_view_fields[i] == NULL)
+			return luaL_error(L, "invalid key to 'next'");
+		i++;
+	}
+	for (; kq_view_fields[i] != NULL; i++) {
+		lua_pushstring(L, kq_view_fields[i]);
+		if (lua_gettable(L, 1) != LUA_TNIL) {
+			lua_pushstring(L, kq_view_fields[i]);
+			lua_insert(L, -2);
+			return 2;
+		}
+		lua_pop(L, 1);
+	}
+	lua_pushnil(L);
+	return 1;
+}
+
+static int kq_view_pairs(lua_State *L)
+{
+	lua_pushcfunction(L, kq_view_next);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
+/* ---- the list --------------------------------------------------------- */
+
+/* kq.eventlist() -> an empty eventlist whose entries will be views. */
+int kq_eventlist(lua_State *L)
+{
+	struct kq_viewlist *vl;
+
+	lua_settop(L, 0);
+	lua_newtable(L);              /* 1: the eventlist */
+	lua_createtable(L, 2, 3);     /* 2: LM */
+	lua_pushliteral(L, "kq.eventlist");
+	lua_setfield(L, 2, "__name");
+	lua_pushliteral(L, "kq.eventlist");
+	lua_setfield(L, 2, "__metatable");
+	lua_newtable(L);
+	lua_rawseti(L, 2, 1);
+	lua_newtable(L);
+	lua_rawseti(L, 2, 2);
+	vl = (struct kq_viewlist *)lua_newuserdatauv(L, sizeof *vl, 1);
+	memset(vl, 0, sizeof *vl);
+	lua_rawsetp(L, 2, &kq_view_key);
+	lua_setmetatable(L, 1);
+	return 1;
+}
+
+int kq_views_begin(lua_State *L, struct kq_views *v, int list, int keys)
+{
+	memset(v, 0, sizeof *v);
+	if (!lua_getmetatable(L, list))
+		return 0;
+	if (lua_rawgetp(L, -1, &kq_view_key) != LUA_TUSERDATA) {
+		lua_pop(L, 2);
+		return 0;
+	}
+	v->L = L;
+	v->list = list;
+	v->keys = keys;
+	v->header = lua_gettop(L);
+	v->vl = (struct kq_viewlist *)lua_touserdata(L, -1);
+	lua_rawgeti(L, -2, 1);
+	v->views = lua_gettop(L);
+	lua_rawgeti(L, -3, 2);
+	v->values = lua_gettop(L);
+	v->epoch = ++v->vl->epoch;
+	return 1;
+}
+
+static void kq_views_guard(struct kq_views *v)
+{
+	if (v->vl->epoch != v->epoch)
+		luaL_error(v->L, "eventlist used by another kevent call "
+			   "during a kevent call on it");
+}
+
+/* Room for slot `idx` (1-based): a bigger array, the old one copied. */
+static void kq_views_grow(struct kq_views *v, lua_Integer idx)
+{
+	lua_State *L = v->L;
+	struct kq_viewlist *vl = v->vl;
+	size_t n = vl->nslots * 2;
+	struct kq_viewslot *ns;
+
+	if ((size_t)idx <= vl->nslots)
+		return;
+	if (n < 16)
+		n = 16;
+	if (n < (size_t)idx)
+		n = (size_t)idx;
+	ns = (struct kq_viewslot *)lua_newuserdatauv(L, n * sizeof *ns, 0);
+	kq_views_guard(v); /* the allocation may have run Lua code */
+	memset(ns, 0, n * sizeof *ns);
+	if (vl->nslots > 0)
+		memcpy(ns, vl->slots, vl->nslots * sizeof *ns);
+	lua_setiuservalue(L, v->header, 1);
+	vl->slots = ns;
+	vl->nslots = n;
+}
+
+#ifdef KQ_HAVE_LAZY_DATA
+/* __index of V_i: `data` of a lazy event on its first read, from the
+ * descriptor now, cached in V_i (the node exists: no allocation).
+ * Upvalues: the header and i.  A failure (descriptor gone) reads as 0. */
+static int kq_view_lazydata(lua_State *L)
+{
+	struct kq_viewlist *vl =
+		(struct kq_viewlist *)lua_touserdata(L, lua_upvalueindex(1));
+	lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
+	struct kq_viewslot *s;
+	int64_t data = 0;
+
+	if (lua_type(L, 2) != LUA_TSTRING ||
+	    strcmp(lua_tostring(L, 2), "data") != 0 ||
+	    vl == NULL || i < 1 || (size_t)i > vl->nslots)
+		return 0;
+	s = &vl->slots[i - 1];
+	if (s->datastate == KQ_DATA_ABSENT) {
+		if (kqe_event_data(&s->ev, &data) < 0)
+			data = 0;
+		s->datastate = KQ_DATA_CACHED;
+		lua_pushvalue(L, 2);
+		lua_pushinteger(L, (lua_Integer)data);
+		lua_rawset(L, 1);
+	}
+	lua_pushinteger(L, (lua_Integer)data);
+	return 1;
+}
+#endif
+
+static void kq_views_setint(struct kq_views *v, int vt, int field,
+			    lua_Integer value)
+{
+	lua_pushvalue(v->L, v->keys + field);
+	lua_pushinteger(v->L, value);
+	lua_rawset(v->L, vt);
+}
+
+/* Make T_i, its metatable and V_i, with V_i holding all six keys.  The
+ * metatable is not V_i itself: a read of view.__index would then return
+ * V_i, and the program could write into it. */
+static void kq_views_make(struct kq_views *v, lua_Integer idx)
+{
+	lua_State *L = v->L;
+	int vt, k;
+
+	lua_createtable(L, 0, 6); /* V_i */
+	vt = lua_gettop(L);
+	for (k = KQ_F_IDENT; k <= KQ_F_UDATA; k++)
+		kq_views_setint(v, vt, k, 0);
+#ifdef KQ_HAVE_LAZY_DATA
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, v->header);
+	lua_pushinteger(L, idx);
+	lua_pushcclosure(L, kq_view_lazydata, 2);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, vt);
+#endif
+	lua_createtable(L, 0, 0); /* T_i */
+	lua_createtable(L, 0, 5);
+	lua_pushvalue(L, vt);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, kq_view_refuse);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushcfunction(L, kq_view_pairs);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushliteral(L, "kq.event");
+	lua_setfield(L, -2, "__name");
+	lua_pushliteral(L, "kq.event");
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, v->views, idx);
+	lua_pushvalue(L, vt);
+	lua_rawseti(L, v->values, idx);
+	kq_views_guard(v);
+	/* A fresh slot: the shadow says "all zero, data set", which the
+	 * first write below then corrects field by field. */
+	{
+		struct kq_viewslot *s = &v->vl->slots[idx - 1];
+
+		memset(s, 0, sizeof *s);
+		s->view = lua_topointer(L, -1);
+		s->hasudata = 1;
+		s->datastate = KQ_DATA_VALUE;
+	}
+	lua_pop(L, 2);
+}
+
+/* The fields of V_i that differ from `ev` (bits 1 << KQ_F_*), with the
+ * shadow updated to `ev`. */
+static unsigned kq_views_diff(struct kq_viewslot *s, const struct kevent *ev,
+			      int ud, int lazy)
+{
+	unsigned set = 0;
+
+	if (s->ev.ident != ev->ident)
+		set |= 1u << KQ_F_IDENT;
+	if (s->ev.filter != ev->filter)
+		set |= 1u << KQ_F_FILTER;
+	if (s->ev.flags != ev->flags)
+		set |= 1u << KQ_F_FLAGS;
+	if (s->ev.fflags != ev->fflags)
+		set |= 1u << KQ_F_FFLAGS;
+	/* A udata value is compared by the program's value, not by token:
+	 * tokens are reused once released, so write any non-nil one. */
+	if (ud != 0 || s->hasudata)
+		set |= 1u << KQ_F_UDATA;
+	s->hasudata = ud != 0;
+	if (lazy) {
+		if (s->datastate != KQ_DATA_ABSENT)
+			set |= 1u << KQ_F_DATA;
+		s->datastate = KQ_DATA_ABSENT;
+	} else {
+		if (s->datastate != KQ_DATA_VALUE || s->ev.data != ev->data)
+			set |= 1u << KQ_F_DATA;
+		s->datastate = KQ_DATA_VALUE;
+	}
+	s->ev = *ev;
+	return set;
+}
+
+/* Write the fields in `set` into V_i (existing nodes: no allocation). */
+static void kq_views_write(struct kq_views *v, lua_Integer idx,
+			   const struct kevent *ev, int ud, int lazy,
+			   unsigned set)
+{
+	lua_State *L = v->L;
+	int vt;
+
+	lua_rawgeti(L, v->values, idx);
+	vt = lua_gettop(L);
+	if (set & (1u << KQ_F_IDENT))
+		kq_views_setint(v, vt, KQ_F_IDENT, (lua_Integer)ev->ident);
+	if (set & (1u << KQ_F_FILTER))
+		kq_views_setint(v, vt, KQ_F_FILTER, ev->filter);
+	if (set & (1u << KQ_F_FLAGS))
+		kq_views_setint(v, vt, KQ_F_FLAGS, ev->flags);
+	if (set & (1u << KQ_F_FFLAGS))
+		kq_views_setint(v, vt, KQ_F_FFLAGS, (lua_Integer)ev->fflags);
+	if (set & (1u << KQ_F_DATA)) {
+		lua_pushvalue(L, v->keys + KQ_F_DATA);
+		if (lazy)
+			lua_pushnil(L);
+		else
+			lua_pushinteger(L, (lua_Integer)ev->data);
+		lua_rawset(L, vt);
+	}
+	if (set & (1u << KQ_F_UDATA)) {
+		lua_pushvalue(L, v->keys + KQ_F_UDATA);
+		if (ud != 0)
+			lua_pushvalue(L, ud);
+		else
+			lua_pushnil(L);
+		lua_rawset(L, vt);
+	}
+	lua_pop(L, 1);
+}
+
+/*
+ * The hot path: in the steady state of level-triggered readiness nothing
+ * differs, and the cost is one shadow comparison plus one look at evl[idx].
+ */
+void kq_views_put(struct kq_views *v, lua_Integer idx,
+		  const struct kevent *ev, int ud)
+{
+	lua_State *L = v->L;
+	struct kq_viewlist *vl = v->vl;
+	struct kq_viewslot *s;
+	const void *view;
+	unsigned set;
+	int lazy = 0;
+
+	kq_views_guard(v);
+	if ((size_t)idx > vl->nslots || vl->slots[idx - 1].view == NULL) {
+		kq_views_grow(v, idx);
+		kq_views_make(v, idx);
+	}
+#ifdef KQ_HAVE_LAZY_DATA
+	lazy = !(ev->flags & EV_ERROR) &&
+	       (ev->ext[0] & KQE_LAZY_MASK) == KQE_LAZY_MAGIC;
+#endif
+	/* The shadow is updated before any write (see the file comment). */
+	s = &vl->slots[idx - 1];
+	view = s->view;
+	set = kq_views_diff(s, ev, ud, lazy);
+	if (set != 0)
+		kq_views_write(v, idx, ev, ud, lazy, set);
+
+	/* evl[idx] is T_i again if the program put something else there. */
+	lua_rawgeti(L, v->list, idx);
+	if (lua_topointer(L, -1) != view) {
+		lua_rawgeti(L, v->views, idx);
+		lua_rawseti(L, v->list, idx);
+	}
+	lua_pop(L, 1);
+}
