@@ -82,7 +82,6 @@ struct kq_viewlist;
 struct kq_views {
 	lua_State *L;
 	struct kq_viewlist *vl;
-	unsigned long epoch;
 	int list, keys, header, views, values; /* stack slots */
 };
 int kq_eventlist(lua_State *L);

@@ -31,11 +31,16 @@
  *
  * No allocation while a shadow is in use.  An allocation can run the
  * collector, a finaliser, any Lua code, even a kevent call on this same
- * eventlist.  V_i is made with all six keys present, so every later write
- * to it reuses a node and allocates nothing; the shadow is updated before
+ * eventlist (which then works as on a plain list: the later write wins).
+ * V_i is made with all six keys present, so every later write to it
+ * reuses a node and allocates nothing; the shadow is updated just before
  * those writes; allocations (a new slot, putting T_i back in evl) happen
- * before the shadow is read or after it is done with, and the header's
- * epoch tells an outer call that an inner one used the list meanwhile.
+ * before the shadow is read or after it is done with, and the slot array
+ * is looked up again after each of them.
+ *
+ * Not covered: rawset(view, k, x) gives the view a raw field that hides
+ * V_i's; kq does not look for raw fields (that costs a lookup per event),
+ * so such a view shows x until it is dropped.  The reference says so.
  */
 #include <string.h>
 
@@ -54,7 +59,6 @@ struct kq_viewslot {
 };
 
 struct kq_viewlist {
-	unsigned long epoch;     /* counts kevent calls that used the list */
 	size_t nslots;
 	struct kq_viewslot *slots; /* the header's user value 1 */
 };
@@ -156,18 +160,12 @@ int kq_views_begin(lua_State *L, struct kq_views *v, int list, int keys)
 	v->views = lua_gettop(L);
 	lua_rawgeti(L, -3, 2);
 	v->values = lua_gettop(L);
-	v->epoch = ++v->vl->epoch;
 	return 1;
 }
 
-static void kq_views_guard(struct kq_views *v)
-{
-	if (v->vl->epoch != v->epoch)
-		luaL_error(v->L, "eventlist used by another kevent call "
-			   "during a kevent call on it");
-}
-
-/* Room for slot `idx` (1-based): a bigger array, the old one copied. */
+/* Room for slot `idx` (1-based): a bigger array, the old one copied.
+ * The allocation may run a nested kevent call on this list that grows it
+ * too: sizes are read again after it. */
 static void kq_views_grow(struct kq_views *v, lua_Integer idx)
 {
 	lua_State *L = v->L;
@@ -182,7 +180,10 @@ static void kq_views_grow(struct kq_views *v, lua_Integer idx)
 	if (n < (size_t)idx)
 		n = (size_t)idx;
 	ns = (struct kq_viewslot *)lua_newuserdatauv(L, n * sizeof *ns, 0);
-	kq_views_guard(v); /* the allocation may have run Lua code */
+	if ((size_t)idx <= vl->nslots) {
+		lua_pop(L, 1);
+		return;
+	}
 	memset(ns, 0, n * sizeof *ns);
 	if (vl->nslots > 0)
 		memcpy(ns, vl->slots, vl->nslots * sizeof *ns);
@@ -266,8 +267,8 @@ static void kq_views_make(struct kq_views *v, lua_Integer idx)
 	lua_rawseti(L, v->views, idx);
 	lua_pushvalue(L, vt);
 	lua_rawseti(L, v->values, idx);
-	kq_views_guard(v);
-	/* A fresh slot: the shadow says "all zero, data set", which the
+	/* A fresh slot (re-read: the allocations above may have run a nested
+	 * call on this list, which is then simply overridden here): the shadow says "all zero, data set", which the
 	 * first write below then corrects field by field. */
 	{
 		struct kq_viewslot *s = &v->vl->slots[idx - 1];
@@ -364,7 +365,6 @@ void kq_views_put(struct kq_views *v, lua_Integer idx,
 	unsigned set;
 	int lazy = 0;
 
-	kq_views_guard(v);
 	if ((size_t)idx > vl->nslots || vl->slots[idx - 1].view == NULL) {
 		kq_views_grow(v, idx);
 		kq_views_make(v, idx);
