@@ -22,7 +22,7 @@
  *   LM[1]             views: views[i] is the view T_i, kept at evl[i]
  *   LM[2]             values: values[i] is V_i, T_i's private fields
  * T_i's metatable: { __index = V_i, __newindex = refuse, __pairs,
- *                    __name = "kq.event", __metatable = "kq.event" }
+ *                    __metatable = "kq.event" }
  * (a table of its own: were it V_i, view.__index would hand V_i out).
  * With lazy data (Linux), V_i's own metatable has an __index closure over
  * (header, i) that computes data on its first read after a call, from the
@@ -51,9 +51,17 @@ static const char kq_view_key = 0;
 
 enum { KQ_DATA_ABSENT, KQ_DATA_CACHED, KQ_DATA_VALUE };
 
+/* The shadow of one entry: what V_i holds.  Wide enough for every
+ * system's struct kevent field types (NetBSD's filter and flags are 32
+ * bits), and small: a call reads one per event. */
 struct kq_viewslot {
 	const void *view;        /* T_i (lua_topointer), NULL until made */
-	struct kevent ev;        /* the event V_i shows (udata: its token) */
+	uintptr_t ident;
+	int64_t data;            /* when datastate is KQ_DATA_VALUE */
+	uint64_t ext0;           /* a lazy event's kind (kqe.h) */
+	uint32_t fflags;
+	int32_t filter;
+	uint32_t flags;
 	unsigned char hasudata;  /* V_i.udata is not nil */
 	unsigned char datastate; /* KQ_DATA_*: V_i.data nil, cached, set */
 };
@@ -210,7 +218,13 @@ static int kq_view_lazydata(lua_State *L)
 		return 0;
 	s = &vl->slots[i - 1];
 	if (s->datastate == KQ_DATA_ABSENT) {
-		if (kqe_event_data(&s->ev, &data) < 0)
+		struct kevent ev;
+
+		memset(&ev, 0, sizeof ev);
+		ev.ident = s->ident;
+		ev.filter = (short)s->filter;
+		ev.ext[0] = s->ext0;
+		if (kqe_event_data(&ev, &data) < 0)
 			data = 0;
 		s->datastate = KQ_DATA_CACHED;
 		lua_pushvalue(L, 2);
@@ -236,12 +250,29 @@ static void kq_views_setint(struct kq_views *v, int vt, int field,
 static void kq_views_make(struct kq_views *v, lua_Integer idx)
 {
 	lua_State *L = v->L;
-	int vt, k;
+	int t, mt, vt, k;
 
+	/* Made in the order a field read visits them (T_i, its metatable,
+	 * V_i), so that they tend to lie next to each other in memory. */
+	lua_createtable(L, 0, 0); /* T_i */
+	t = lua_gettop(L);
+	/* Four keys, four nodes: no __name, __metatable names it. */
+	lua_createtable(L, 0, 4);
+	mt = lua_gettop(L);
 	lua_createtable(L, 0, 6); /* V_i */
 	vt = lua_gettop(L);
 	for (k = KQ_F_IDENT; k <= KQ_F_UDATA; k++)
 		kq_views_setint(v, vt, k, 0);
+	lua_pushvalue(L, vt);
+	lua_setfield(L, mt, "__index");
+	lua_pushcfunction(L, kq_view_refuse);
+	lua_setfield(L, mt, "__newindex");
+	lua_pushcfunction(L, kq_view_pairs);
+	lua_setfield(L, mt, "__pairs");
+	lua_pushliteral(L, "kq.event");
+	lua_setfield(L, mt, "__metatable");
+	lua_pushvalue(L, mt);
+	lua_setmetatable(L, t);
 #ifdef KQ_HAVE_LAZY_DATA
 	lua_createtable(L, 0, 1);
 	lua_pushvalue(L, v->header);
@@ -250,67 +281,62 @@ static void kq_views_make(struct kq_views *v, lua_Integer idx)
 	lua_setfield(L, -2, "__index");
 	lua_setmetatable(L, vt);
 #endif
-	lua_createtable(L, 0, 0); /* T_i */
-	lua_createtable(L, 0, 5);
-	lua_pushvalue(L, vt);
-	lua_setfield(L, -2, "__index");
-	lua_pushcfunction(L, kq_view_refuse);
-	lua_setfield(L, -2, "__newindex");
-	lua_pushcfunction(L, kq_view_pairs);
-	lua_setfield(L, -2, "__pairs");
-	lua_pushliteral(L, "kq.event");
-	lua_setfield(L, -2, "__name");
-	lua_pushliteral(L, "kq.event");
-	lua_setfield(L, -2, "__metatable");
-	lua_setmetatable(L, -2);
-	lua_pushvalue(L, -1);
+	lua_pushvalue(L, t);
 	lua_rawseti(L, v->views, idx);
 	lua_pushvalue(L, vt);
 	lua_rawseti(L, v->values, idx);
 	/* A fresh slot (re-read: the allocations above may have run a nested
-	 * call on this list, which is then simply overridden here): the shadow says "all zero, data set", which the
-	 * first write below then corrects field by field. */
+	 * call on this list, which is then simply overridden here): the
+	 * shadow says "all zero, data set", which the first write below then
+	 * corrects field by field. */
 	{
 		struct kq_viewslot *s = &v->vl->slots[idx - 1];
 
 		memset(s, 0, sizeof *s);
-		s->view = lua_topointer(L, -1);
+		s->view = lua_topointer(L, t);
 		s->hasudata = 1;
 		s->datastate = KQ_DATA_VALUE;
 	}
-	lua_pop(L, 2);
+	lua_settop(L, t - 1);
 }
 
 /* The fields of V_i that differ from `ev` (bits 1 << KQ_F_*), with the
- * shadow updated to `ev`. */
+ * shadow brought up to date.  Only what changed is stored: in the steady
+ * state the shadow is read, never written. */
 static unsigned kq_views_diff(struct kq_viewslot *s, const struct kevent *ev,
 			      int ud, int lazy)
 {
 	unsigned set = 0;
+	unsigned char datastate = lazy ? KQ_DATA_ABSENT : KQ_DATA_VALUE;
 
-	if (s->ev.ident != ev->ident)
+	if (s->ident != (uintptr_t)ev->ident)
 		set |= 1u << KQ_F_IDENT;
-	if (s->ev.filter != ev->filter)
+	if (s->filter != (int32_t)ev->filter)
 		set |= 1u << KQ_F_FILTER;
-	if (s->ev.flags != ev->flags)
+	if (s->flags != (uint32_t)ev->flags)
 		set |= 1u << KQ_F_FLAGS;
-	if (s->ev.fflags != ev->fflags)
+	if (s->fflags != (uint32_t)ev->fflags)
 		set |= 1u << KQ_F_FFLAGS;
 	/* A udata value is compared by the program's value, not by token:
 	 * tokens are reused once released, so write any non-nil one. */
 	if (ud != 0 || s->hasudata)
 		set |= 1u << KQ_F_UDATA;
+	if (s->datastate != datastate ||
+	    (!lazy && s->data != (int64_t)ev->data))
+		set |= 1u << KQ_F_DATA;
+#ifdef KQ_HAVE_LAZY_DATA
+	if (lazy && s->ext0 != ev->ext[0])
+		s->ext0 = ev->ext[0];
+#endif
+	if (set == 0)
+		return 0;
+	s->ident = (uintptr_t)ev->ident;
+	s->filter = (int32_t)ev->filter;
+	s->flags = (uint32_t)ev->flags;
+	s->fflags = (uint32_t)ev->fflags;
+	s->data = lazy ? 0 : (int64_t)ev->data;
 	s->hasudata = ud != 0;
-	if (lazy) {
-		if (s->datastate != KQ_DATA_ABSENT)
-			set |= 1u << KQ_F_DATA;
-		s->datastate = KQ_DATA_ABSENT;
-	} else {
-		if (s->datastate != KQ_DATA_VALUE || s->ev.data != ev->data)
-			set |= 1u << KQ_F_DATA;
-		s->datastate = KQ_DATA_VALUE;
-	}
-	s->ev = *ev;
+	s->datastate = datastate;
 	return set;
 }
 
