@@ -82,7 +82,7 @@ struct kq_viewlist;
 struct kq_views {
 	lua_State *L;
 	struct kq_viewlist *vl;
-	int list, keys, header, views, values; /* stack slots */
+	int list, keys, meta, header, views, values; /* stack slots */
 };
 int kq_eventlist(lua_State *L);
 /* Whether the table at `list` is a kq.eventlist; if so pushes three

@@ -24,10 +24,11 @@
  * T_i's metatable: { __index = V_i, __newindex = refuse, __pairs,
  *                    __metatable = "kq.event" }
  * (a table of its own: were it V_i, view.__index would hand V_i out).
- * With lazy data (Linux), V_i's own metatable has an __index closure over
- * (header, i) that computes data on its first read after a call, from the
- * shadow's ident, filter and kind, and caches it in V_i (kq_kevent.c: the
- * same rule as for plain tables).
+ *   LM[3]             (lazy data, Linux) the metatable of every V_i: its
+ *                     __index computes data on its first read after a
+ *                     call, from the shadow's ident, filter and kind, and
+ *                     caches it in V_i (kq_kevent.c: the same rule as for
+ *                     plain tables); V_i[&kq_view_slotkey] = i.
  *
  * No allocation while a shadow is in use.  An allocation can run the
  * collector, a finaliser, any Lua code, even a kevent call on this same
@@ -46,8 +47,10 @@
 
 #include "kq_binding.h"
 
-/* Its address is the key of the header in LM: no Lua code can make it. */
+/* Their addresses are keys no Lua code can make: the header's in LM,
+ * and V_i's own index in V_i. */
 static const char kq_view_key = 0;
+static const char kq_view_slotkey = 0;
 
 enum { KQ_DATA_ABSENT, KQ_DATA_CACHED, KQ_DATA_VALUE };
 
@@ -125,6 +128,48 @@ static int kq_view_pairs(lua_State *L)
 	return 3;
 }
 
+#ifdef KQ_HAVE_LAZY_DATA
+/* __index of every V_i of one list: `data` of a lazy event on its first
+ * read, from the descriptor now, cached in V_i (the node exists: no
+ * allocation).  One closure per list, not per entry, so that it stays in
+ * cache when a loop reads the data of a thousand events; V_i tells its
+ * index under a key no Lua code can make.  Upvalues: the header, the
+ * interned "data".  A failure (descriptor gone) reads as 0. */
+static int kq_view_lazydata(lua_State *L)
+{
+	struct kq_viewlist *vl =
+		(struct kq_viewlist *)lua_touserdata(L, lua_upvalueindex(1));
+	lua_Integer i;
+	struct kq_viewslot *s;
+	int64_t data = 0;
+
+	if (!lua_rawequal(L, 2, lua_upvalueindex(2)) || vl == NULL ||
+	    lua_rawgetp(L, 1, &kq_view_slotkey) != LUA_TNUMBER)
+		return 0;
+	i = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	if (i < 1 || (size_t)i > vl->nslots)
+		return 0;
+	s = &vl->slots[i - 1];
+	if (s->datastate == KQ_DATA_ABSENT) {
+		struct kevent ev;
+
+		memset(&ev, 0, sizeof ev);
+		ev.ident = s->ident;
+		ev.filter = (short)s->filter;
+		ev.ext[0] = s->ext0;
+		if (kqe_event_data(&ev, &data) < 0)
+			data = 0;
+		s->datastate = KQ_DATA_CACHED;
+		lua_pushvalue(L, 2);
+		lua_pushinteger(L, (lua_Integer)data);
+		lua_rawset(L, 1);
+	}
+	lua_pushinteger(L, (lua_Integer)data);
+	return 1;
+}
+#endif
+
 /* ---- the list --------------------------------------------------------- */
 
 /* kq.eventlist() -> an empty eventlist whose entries will be views. */
@@ -145,6 +190,15 @@ int kq_eventlist(lua_State *L)
 	lua_rawseti(L, 2, 2);
 	vl = (struct kq_viewlist *)lua_newuserdatauv(L, sizeof *vl, 1);
 	memset(vl, 0, sizeof *vl);
+#ifdef KQ_HAVE_LAZY_DATA
+	/* LM[3]: the metatable of every V_i, computing lazy data. */
+	lua_createtable(L, 0, 1);
+	lua_pushvalue(L, -2);
+	lua_pushliteral(L, "data");
+	lua_pushcclosure(L, kq_view_lazydata, 2);
+	lua_setfield(L, -2, "__index");
+	lua_rawseti(L, 2, 3);
+#endif
 	lua_rawsetp(L, 2, &kq_view_key);
 	lua_setmetatable(L, 1);
 	return 1;
@@ -162,6 +216,7 @@ int kq_views_begin(lua_State *L, struct kq_views *v, int list, int keys)
 	v->L = L;
 	v->list = list;
 	v->keys = keys;
+	v->meta = lua_gettop(L) - 1;
 	v->header = lua_gettop(L);
 	v->vl = (struct kq_viewlist *)lua_touserdata(L, -1);
 	lua_rawgeti(L, -2, 1);
@@ -200,41 +255,6 @@ static void kq_views_grow(struct kq_views *v, lua_Integer idx)
 	vl->nslots = n;
 }
 
-#ifdef KQ_HAVE_LAZY_DATA
-/* __index of V_i: `data` of a lazy event on its first read, from the
- * descriptor now, cached in V_i (the node exists: no allocation).
- * Upvalues: the header and i.  A failure (descriptor gone) reads as 0. */
-static int kq_view_lazydata(lua_State *L)
-{
-	struct kq_viewlist *vl =
-		(struct kq_viewlist *)lua_touserdata(L, lua_upvalueindex(1));
-	lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
-	struct kq_viewslot *s;
-	int64_t data = 0;
-
-	if (lua_type(L, 2) != LUA_TSTRING ||
-	    strcmp(lua_tostring(L, 2), "data") != 0 ||
-	    vl == NULL || i < 1 || (size_t)i > vl->nslots)
-		return 0;
-	s = &vl->slots[i - 1];
-	if (s->datastate == KQ_DATA_ABSENT) {
-		struct kevent ev;
-
-		memset(&ev, 0, sizeof ev);
-		ev.ident = s->ident;
-		ev.filter = (short)s->filter;
-		ev.ext[0] = s->ext0;
-		if (kqe_event_data(&ev, &data) < 0)
-			data = 0;
-		s->datastate = KQ_DATA_CACHED;
-		lua_pushvalue(L, 2);
-		lua_pushinteger(L, (lua_Integer)data);
-		lua_rawset(L, 1);
-	}
-	lua_pushinteger(L, (lua_Integer)data);
-	return 1;
-}
-#endif
 
 static void kq_views_setint(struct kq_views *v, int vt, int field,
 			    lua_Integer value)
@@ -259,7 +279,7 @@ static void kq_views_make(struct kq_views *v, lua_Integer idx)
 	/* Four keys, four nodes: no __name, __metatable names it. */
 	lua_createtable(L, 0, 4);
 	mt = lua_gettop(L);
-	lua_createtable(L, 0, 6); /* V_i */
+	lua_createtable(L, 0, 7); /* V_i: six fields and its index */
 	vt = lua_gettop(L);
 	for (k = KQ_F_IDENT; k <= KQ_F_UDATA; k++)
 		kq_views_setint(v, vt, k, 0);
@@ -274,11 +294,9 @@ static void kq_views_make(struct kq_views *v, lua_Integer idx)
 	lua_pushvalue(L, mt);
 	lua_setmetatable(L, t);
 #ifdef KQ_HAVE_LAZY_DATA
-	lua_createtable(L, 0, 1);
-	lua_pushvalue(L, v->header);
 	lua_pushinteger(L, idx);
-	lua_pushcclosure(L, kq_view_lazydata, 2);
-	lua_setfield(L, -2, "__index");
+	lua_rawsetp(L, vt, &kq_view_slotkey);
+	lua_rawgeti(L, v->meta, 3);
 	lua_setmetatable(L, vt);
 #endif
 	lua_pushvalue(L, t);
