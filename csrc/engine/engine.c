@@ -580,15 +580,19 @@ static int epoll_collect(struct kqe_queue *q, struct kevent *out, int nevents, i
 		m = -1;
 		err = EBADF;
 	}
+	int n = *np; /* a local: no store and reload around each call */
 	for (int i = 0; i < m; i++) {
 		uint64_t u = buf[i].data.u64;
 		switch (KQE_TAG_OF(u)) {
-		case TAG_FD:
-			*np += kqe_fd_result(q, KQE_VAL_OF(u), buf[i].events, false,
-					     out + *np, nevents - *np);
+		case TAG_FD: {
+			/* The run of descriptor results that starts here. */
+			int taken;
+			n += kqe_fd_results(q, buf + i, m - i, out + n, nevents - n, &taken);
+			i += taken - 1;
 			break;
+		}
 		case TAG_EDGE:
-			*np += kqe_edge_results(q, out + *np, nevents - *np);
+			n += kqe_edge_results(q, out + n, nevents - n);
 			break;
 		case TAG_WAKE:
 			wake_consume(q);
@@ -607,6 +611,7 @@ static int epoll_collect(struct kqe_queue *q, struct kevent *out, int nevents, i
 			break;
 		}
 	}
+	*np = n;
 	if (own)
 		q->evbuf_busy = false;
 	if (m < 0) {

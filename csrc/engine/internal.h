@@ -36,23 +36,31 @@
 
 struct kqe_queue;
 struct kqe_fd;
+struct kqe_fdslot;  /* readiness.c */
 struct kqe_vwatch;  /* vnode.c */
 struct kqe_vnstate; /* vnode.c */
 struct kqe_vnknote; /* vnode.c */
 
 struct knote {
-	uintptr_t ident;
-	int64_t sdata;          /* the change's data: the filter's parameter */
-	void *udata;
-	int64_t data_out;       /* accumulated data to deliver (counts) */
-	struct knote *hnext;    /* hash chain */
-	struct knote *rnext, *rprev; /* ready list */
-	short filter;
-	uint16_t flags;         /* stored flags (KN_STORED_FLAGS) */
-	uint16_t status;        /* KN_* */
+	/* The first 16 bytes hold all that the delivery of a level READ
+	 * knote's epoll result reads or writes (readiness.c, fast_result):
+	 * malloc aligns to 16, so they share one cache line, and a delivered
+	 * event touches that line only (the per-event cost on Linux is
+	 * mostly cache lines, see bench/RESULTS.md). */
+	int8_t filter;          /* EVFILT_* (-1 .. -EVFILT_SYSCOUNT) */
+	uint8_t status;         /* KN_* */
+	uint16_t flags;         /* stored flags (KN_STORED_FLAGS, EV_EOF for PROC) */
 	/* q->call_serial of its last delivery.  16 bits: a wrap can only
 	 * defer a level knote idle for 65536 calls by one call, never lose it. */
 	uint16_t delivered_call;
+	uint16_t revents;       /* READ/WRITE on epoll: last epoll events seen */
+	void *udata;
+
+	uintptr_t ident;
+	int64_t sdata;          /* the change's data: the filter's parameter */
+	int64_t data_out;       /* accumulated data to deliver (counts) */
+	struct knote *hnext;    /* hash chain */
+	struct knote *rnext, *rprev; /* ready list */
 	uint32_t sfflags;       /* the change's fflags: the filter's parameter */
 	uint32_t fflags_out;    /* accumulated fflags to deliver */
 	union {
@@ -60,7 +68,6 @@ struct knote {
 			struct kqe_fd *fde;
 			union {
 				struct {            /* on epoll */
-					uint32_t revents; /* last epoll events seen */
 					int sockerr;      /* socket error kept for fflags
 							   * (reading SO_ERROR clears it) */
 				} ep;
@@ -146,7 +153,7 @@ struct kqe_queue {
 	size_t nready;
 
 	/* descriptors: fd-indexed */
-	struct kqe_fd **fds;
+	struct kqe_fdslot *fds;
 	int nfds;
 	int edge_epfd;            /* nested epoll for mixed edge/level fds, -1 */
 
@@ -205,8 +212,8 @@ KQE_HIDDEN void kqe_knote_delivered(struct kqe_queue *q, struct knote *kn);
 
 /* readiness.c: READ and WRITE */
 KQE_HIDDEN extern const struct kqe_filter kqe_filter_io; /* READ and WRITE */
-KQE_HIDDEN int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events,
-			     bool from_edge, struct kevent *out, int room);
+KQE_HIDDEN int kqe_fd_results(struct kqe_queue *q, const struct epoll_event *buf, int count,
+			      struct kevent *out, int room, int *taken);
 KQE_HIDDEN int kqe_edge_results(struct kqe_queue *q, struct kevent *out, int room);
 KQE_HIDDEN void kqe_fds_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_files_poll(struct kqe_queue *q);

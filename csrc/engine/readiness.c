@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -42,6 +43,22 @@ struct kqe_fd {
 	uint64_t kq_serial;  /* FDK_KQ: which queue (all epolls share one inode) */
 	struct kqe_vwatch *watch; /* files: the READ knote parked on inotify */
 };
+
+/* q->fds[fd].  Besides the kqe_fd, a slot holds what delivers an epoll
+ * result for the commonest knote, a level READ knote alone on a socket,
+ * pipe or terminal, without reading the kqe_fd (kqe_fd_results): on Linux a
+ * delivered event costs mostly the cache lines it touches.  fast, gen and
+ * kind are copies, set only by fd_create, fd_fast_update and fd_release. */
+struct kqe_fdslot {
+	struct kqe_fd *fde;  /* NULL: no knote on this number */
+	struct knote *fast;  /* fde->rd when fast_result may deliver it, or NULL */
+	uint32_t gen;        /* fde->gen */
+	uint8_t kind;        /* fde->kind (an enum kqe_fdkind) */
+};
+
+/* Delivery reads the first 16 bytes of a knote only (see internal.h). */
+typedef char kqe_knote_head_check[(offsetof(struct knote, udata) + sizeof(void *) <= 16 &&
+				   EVFILT_SYSCOUNT <= 127 && KN_CREATED <= 0x80) ? 1 : -1];
 
 #define RD_EVENTS (EPOLLIN | EPOLLRDHUP)
 #define WR_EVENTS (EPOLLOUT)
@@ -141,9 +158,11 @@ int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *data)
 	}
 }
 
+static void fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde);
+
 /* An unsettled socket's kind, settled once per descriptor (one or two
  * getsockopt calls at its first event, never per event). */
-static enum kqe_fdkind socket_kind(struct kqe_fd *fde)
+static enum kqe_fdkind socket_kind(struct kqe_queue *q, struct kqe_fd *fde)
 {
 	if (fde->kind != FDK_SOCKET)
 		return fde->kind;
@@ -156,6 +175,7 @@ static enum kqe_fdkind socket_kind(struct kqe_fd *fde)
 		fde->kind = (domain == AF_INET || domain == AF_INET6) ? FDK_LISTEN_TCP
 								     : FDK_LISTEN_OTHER;
 	}
+	fd_fast_update(q, fde);
 	return fde->kind;
 }
 
@@ -163,7 +183,26 @@ static enum kqe_fdkind socket_kind(struct kqe_fd *fde)
 
 static struct kqe_fd *fd_lookup(struct kqe_queue *q, int fd)
 {
-	return fd < q->nfds ? q->fds[fd] : NULL;
+	return fd < q->nfds ? q->fds[fd].fde : NULL;
+}
+
+static bool knote_edge(const struct knote *kn);
+
+/* Keep q->fds[fd].fast right: called whenever what it depends on may have
+ * changed (the knotes, their registration, the kind).  The fast path needs
+ * the READ knote alone in the queue's epoll, level-triggered (so no
+ * EV_CLEAR, no NOTE_LOWAT), on a descriptor whose data is one FIONREAD.
+ * What can change without passing here (enabled, queued, EV_ONESHOT from
+ * EV_FORCEONESHOT, delivered this call) is checked on each result. */
+static void fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	struct kqe_fdslot *s = &q->fds[fde->fd];
+	struct knote *rd = fde->rd;
+	bool fast = rd && !fde->wr && !knote_edge(rd) && fde->main_mask == RD_EVENTS &&
+		    fde->edge_mask == 0 &&
+		    (fde->kind == FDK_SOCK || fde->kind == FDK_PIPE || fde->kind == FDK_CHR);
+	s->fast = fast ? rd : NULL;
+	s->kind = (uint8_t)fde->kind;
 }
 
 static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *st)
@@ -172,7 +211,7 @@ static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *
 		int n = q->nfds ? q->nfds : 64;
 		while (n <= fd)
 			n *= 2;
-		struct kqe_fd **t = realloc(q->fds, (size_t)n * sizeof *t);
+		struct kqe_fdslot *t = realloc(q->fds, (size_t)n * sizeof *t);
 		if (t == NULL)
 			return NULL;
 		memset(t + q->nfds, 0, (size_t)(n - q->nfds) * sizeof *t);
@@ -189,7 +228,8 @@ static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *
 	fde->kind = classify(fd, st);
 	if (fde->kind == FDK_KQ)
 		fde->kq_serial = kqe_queue_serial(fd);
-	q->fds[fd] = fde;
+	q->fds[fd] = (struct kqe_fdslot){ .fde = fde, .gen = fde->gen,
+					  .kind = (uint8_t)fde->kind };
 	return fde;
 }
 
@@ -201,14 +241,14 @@ static void fd_release(struct kqe_queue *q, struct kqe_fd *fde)
 		epoll_ctl(q->epfd, EPOLL_CTL_DEL, fde->fd, NULL);
 	if (fde->edge_mask && q->edge_epfd >= 0)
 		epoll_ctl(q->edge_epfd, EPOLL_CTL_DEL, fde->fd, NULL);
-	q->fds[fde->fd] = NULL;
+	q->fds[fde->fd] = (struct kqe_fdslot){ 0 };
 	free(fde);
 }
 
 void kqe_fds_free(struct kqe_queue *q)
 {
 	for (int i = 0; i < q->nfds; i++)
-		free(q->fds[i]);
+		free(q->fds[i].fde);
 	free(q->fds);
 	q->fds = NULL;
 	q->nfds = 0;
@@ -290,14 +330,12 @@ static int fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
 		main |= WR_EVENTS;
 	if (wr_nested)
 		edge = WR_EVENTS | (knote_edge(wr) ? EPOLLET : 0);
-	if (edge) {
-		int err = edge_epoll(q);
-		if (err)
-			return err;
-	}
-	int err = epoll_apply(q, q->epfd, fde, &fde->main_mask, main, rearm);
+	int err = edge ? edge_epoll(q) : 0;
+	if (err == 0)
+		err = epoll_apply(q, q->epfd, fde, &fde->main_mask, main, rearm);
 	if (err == 0 && (edge || fde->edge_mask))
 		err = epoll_apply(q, q->edge_epfd, fde, &fde->edge_mask, edge, rearm);
+	fd_fast_update(q, fde);
 	return err;
 }
 
@@ -517,7 +555,7 @@ static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
 	uint32_t fire = rd ? (POLLIN | POLLRDHUP | POLLHUP | POLLERR) : (POLLOUT | POLLHUP | POLLERR);
 	if (!(p.revents & fire))
 		return;
-	kn->u.io.on.ep.revents = (uint32_t)p.revents;
+	kn->revents = (uint16_t)p.revents;
 	struct kqe_fd *fde = kn->u.io.fde;
 	if ((p.revents & POLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
 		/* SO_ERROR clears the error: keep it for fflags. */
@@ -588,7 +626,7 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 		ev->data = data;
 		return ready;
 	}
-	uint32_t events = kn->u.io.on.ep.revents;
+	uint32_t events = kn->revents;
 	bool eof = kn->filter == EVFILT_READ ? (events & (EPOLLRDHUP | EPOLLHUP)) != 0
 					      : (events & (EPOLLHUP | EPOLLERR)) != 0;
 	if (eof) {
@@ -598,7 +636,7 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 	bool lowat = (kn->sfflags & NOTE_LOWAT) != 0;
 	if (fde->kind == FDK_OTHER)
 		return 1;
-	socket_kind(fde);
+	socket_kind(q, fde);
 	if (q->lazy_data && !lowat) {
 		/* Left to kqe_event_data(): no syscall per delivered event. */
 		ev->ext[0] = KQE_LAZY_MAGIC | ((uint64_t)fde->kind << 8);
@@ -644,10 +682,86 @@ static void io_after(struct kqe_queue *q, struct knote *kn)
 		kn->status &= ~KN_ACTIVE;
 }
 
-/* One epoll result for a descriptor.  Writes at most room events; a knote
- * that does not fit goes to the ready list, so nothing is lost. */
-int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool from_edge,
-		  struct kevent *out, int room)
+/* The delivery of a slot's fast knote (see fd_fast_update), exactly what
+ * the general path below does for it, but reading only the slot and the
+ * knote's first 16 bytes: no kqe_fd, no other knote field unless EOF. */
+static int fast_result(struct kqe_queue *q, int fd, const struct kqe_fdslot *s,
+		       struct knote *kn, uint32_t events, struct kevent *ev)
+{
+	int64_t data = 0;
+	uint64_t ext0 = 0;
+	if (q->lazy_data) {
+		ext0 = KQE_LAZY_MAGIC | ((uint64_t)s->kind << 8);
+	} else {
+		/* kqe_fd_data for these kinds; a failure gives 0, as there.
+		 * First, so that little is live across the call. */
+		int v;
+		if (ioctl(fd, FIONREAD, &v) == 0)
+			data = v;
+	}
+	unsigned short flags = kn->flags;
+	unsigned int fflags = 0;
+	if (events & (EPOLLRDHUP | EPOLLHUP)) {
+		flags |= EV_EOF;
+		fflags = (unsigned int)kn->u.io.on.ep.sockerr;
+	}
+	ev->ident = (uintptr_t)fd;
+	ev->filter = EVFILT_READ;
+	ev->flags = flags;
+	ev->fflags = fflags;
+	ev->data = data;
+	ev->udata = kn->udata;
+	ev->ext[0] = ext0;
+	ev->ext[1] = 0;
+	ev->ext[2] = 0;
+	ev->ext[3] = 0;
+	kn->revents = (uint16_t)events;
+	kn->delivered_call = q->call_serial;
+	kn->status &= ~KN_ACTIVE;
+	return 1;
+}
+
+static int fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool from_edge,
+		     struct kevent *out, int room) __attribute__((noinline));
+
+/* The results of the queue's epoll from buf[0] up to the first that is not
+ * a descriptor's (at most count): *taken says how many.  Writes at most
+ * room events; a knote that does not fit goes to the ready list, so
+ * nothing is lost.  One call for the run, so that the common case below
+ * costs no call and no register saving per event. */
+int kqe_fd_results(struct kqe_queue *q, const struct epoll_event *buf, int count,
+		   struct kevent *out, int room, int *taken)
+{
+	int n = 0, i = 0;
+	for (; i < count && KQE_TAG_OF(buf[i].data.u64) == TAG_FD; i++) {
+		uint64_t tagval = KQE_VAL_OF(buf[i].data.u64);
+		uint32_t events = buf[i].events;
+		int fd = (int)(tagval & 0xffffffff);
+		uint32_t gen = (uint32_t)(tagval >> 32) & 0xffffff;
+		const struct kqe_fdslot *s = fd < q->nfds ? &q->fds[fd] : NULL;
+		struct knote *kn = s ? s->fast : NULL;
+		/* The common case: a level READ knote, enabled, neither queued
+		 * nor delivered in this call, with a readable (not failed)
+		 * descriptor: fd_result would deliver it and change nothing else. */
+		if (kn && s->gen == gen && n < room &&
+		    (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) &&
+		    !(events & (EPOLLERR | EPOLLOUT)) &&
+		    (kn->status & (KN_ENABLED | KN_QUEUED)) == KN_ENABLED &&
+		    kn->delivered_call != q->call_serial &&
+		    !(kn->flags & (EV_ONESHOT | EV_CLEAR | EV_DISPATCH)))
+			n += fast_result(q, fd, s, kn, events, out + n);
+		else
+			n += fd_result(q, tagval, events, false, out + n, room - n);
+	}
+	*taken = i;
+	return n;
+}
+
+/* One epoll result for a descriptor, in general: any knotes, either epoll.
+ * Writes at most room events; a knote that does not fit goes to the ready
+ * list, so nothing is lost. */
+static int fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool from_edge,
+		     struct kevent *out, int room)
 {
 	int fd = (int)(tagval & 0xffffffff);
 	uint32_t gen = (uint32_t)(tagval >> 32) & 0xffffff;
@@ -670,7 +784,7 @@ int kqe_fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool fr
 		if (!(events & fire))
 			continue;
 		wanted = true;
-		kn->u.io.on.ep.revents = events;
+		kn->revents = (uint16_t)events;
 		if ((events & EPOLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
 			/* SO_ERROR clears the error: keep it for fflags. */
 			int soerr = 0;
@@ -726,8 +840,8 @@ int kqe_edge_results(struct kqe_queue *q, struct kevent *out, int room)
 	int m = epoll_wait(q->edge_epfd, buf, 64, 0);
 	int n = 0;
 	for (int i = 0; i < m; i++)
-		n += kqe_fd_result(q, KQE_VAL_OF(buf[i].data.u64), buf[i].events, true,
-				   out + n, room - n);
+		n += fd_result(q, KQE_VAL_OF(buf[i].data.u64), buf[i].events, true, out + n,
+			       room - n);
 	return n;
 }
 
