@@ -60,13 +60,14 @@ enum { KQ_DATA_ABSENT, KQ_DATA_CACHED, KQ_DATA_VALUE };
 struct kq_viewslot {
 	const void *view;        /* T_i (lua_topointer), NULL until made */
 	uintptr_t ident;
-	int64_t data;            /* when datastate is KQ_DATA_VALUE */
+	int64_t data;            /* V_i.data (VALUE), or the cached lazy value */
 	uint64_t ext0;           /* a lazy event's kind (kqe.h) */
 	uint32_t fflags;
 	int32_t filter;
 	uint32_t flags;
 	unsigned char hasudata;  /* V_i.udata is not nil */
-	unsigned char datastate; /* KQ_DATA_*: V_i.data nil, cached, set */
+	unsigned char datastate; /* KQ_DATA_*: V_i.data nil and not read yet,
+				  * nil and read (s->data), or set */
 };
 
 struct kq_viewlist {
@@ -129,9 +130,10 @@ static int kq_view_pairs(lua_State *L)
 }
 
 #ifdef KQ_HAVE_LAZY_DATA
-/* __index of every V_i of one list: `data` of a lazy event on its first
- * read, from the descriptor now, cached in V_i (the node exists: no
- * allocation).  One closure per list, not per entry, so that it stays in
+/* __index of every V_i of one list: `data` of a lazy event, computed on
+ * its first read from the descriptor then, and kept in the shadow so that
+ * later reads give the same number.  V_i.data stays nil (every read comes
+ * here): the next delivery only resets the shadow, no table write.  One closure per list, not per entry, so that it stays in
  * cache when a loop reads the data of a thousand events; V_i tells its
  * index under a key no Lua code can make.  Upvalues: the header, the
  * interned "data".  A failure (descriptor gone) reads as 0. */
@@ -160,11 +162,10 @@ static int kq_view_lazydata(lua_State *L)
 		ev.ext[0] = s->ext0;
 		if (kqe_event_data(&ev, &data) < 0)
 			data = 0;
+		s->data = data;
 		s->datastate = KQ_DATA_CACHED;
-		lua_pushvalue(L, 2);
-		lua_pushinteger(L, (lua_Integer)data);
-		lua_rawset(L, 1);
 	}
+	data = s->data;
 	lua_pushinteger(L, (lua_Integer)data);
 	return 1;
 }
@@ -339,9 +340,18 @@ static unsigned kq_views_diff(struct kq_viewslot *s, const struct kevent *ev,
 	 * tokens are reused once released, so write any non-nil one. */
 	if (ud != 0 || s->hasudata)
 		set |= 1u << KQ_F_UDATA;
-	if (s->datastate != datastate ||
-	    (!lazy && s->data != (int64_t)ev->data))
+	/* V_i.data is written only between nil (lazy) and a number, or from
+	 * one number to another; a lazy value read in the last call is just
+	 * forgotten (KQ_DATA_CACHED to KQ_DATA_ABSENT), in the shadow. */
+	if (lazy) {
+		if (s->datastate == KQ_DATA_VALUE)
+			set |= 1u << KQ_F_DATA;
+		else if (s->datastate == KQ_DATA_CACHED)
+			s->datastate = KQ_DATA_ABSENT;
+	} else if (s->datastate != KQ_DATA_VALUE ||
+		   s->data != (int64_t)ev->data) {
 		set |= 1u << KQ_F_DATA;
+	}
 #ifdef KQ_HAVE_LAZY_DATA
 	if (lazy && s->ext0 != ev->ext[0])
 		s->ext0 = ev->ext[0];
