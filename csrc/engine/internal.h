@@ -36,7 +36,7 @@
 
 struct kqe_queue;
 struct kqe_fd;
-struct kqe_fdslot;  /* readiness.c */
+struct kqe_fdfast;  /* readiness.c */
 struct kqe_vwatch;  /* vnode.c */
 struct kqe_vnstate; /* vnode.c */
 struct kqe_vnknote; /* vnode.c */
@@ -120,7 +120,7 @@ struct kqe_filter {
 
 /* Tags in the top byte of epoll_event.data.u64: what a result belongs to. */
 enum kqe_tag {
-	TAG_FD = 0,      /* low 32 bits fd, next 24 bits the fd slot's generation */
+	TAG_FD = 0,      /* low 32 bits fd, next 24 bits the kqe_fd's generation */
 	TAG_WAKE,        /* the queue's wake eventfd */
 	TAG_TIMER,       /* the queue's timerfd */
 	TAG_SIGNAL,      /* the process-wide signal eventfd */
@@ -153,8 +153,10 @@ struct kqe_queue {
 	size_t nready;
 
 	/* descriptors: fd-indexed */
-	struct kqe_fdslot *fds;
+	struct kqe_fd **fds;
 	int nfds;
+	struct kqe_fdfast *fast;  /* fast delivery, readiness.c; nfast <= nfds */
+	int nfast;
 	int edge_epfd;            /* nested epoll for mixed edge/level fds, -1 */
 
 	int wakefd;               /* eventfd, -1 until needed */

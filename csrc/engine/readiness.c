@@ -40,20 +40,23 @@ struct kqe_fd {
 	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
 	uint32_t edge_mask;  /* events registered in the nested edge epoll */
 	enum kqe_fdkind kind;
+	bool fast;           /* q->fast[fd] holds rd (see fd_fast_update) */
 	uint64_t kq_serial;  /* FDK_KQ: which queue (all epolls share one inode) */
 	struct kqe_vwatch *watch; /* files: the READ knote parked on inotify */
 };
 
-/* q->fds[fd].  Besides the kqe_fd, a slot holds what delivers an epoll
- * result for the commonest knote, a level READ knote alone on a socket,
- * pipe or terminal, without reading the kqe_fd (kqe_fd_results): on Linux a
- * delivered event costs mostly the cache lines it touches.  fast, gen and
- * kind are copies, set only by fd_create, fd_fast_update and fd_release. */
-struct kqe_fdslot {
-	struct kqe_fd *fde;  /* NULL: no knote on this number */
-	struct knote *fast;  /* fde->rd when fast_result may deliver it, or NULL */
-	uint32_t gen;        /* fde->gen */
-	uint8_t kind;        /* fde->kind (an enum kqe_fdkind) */
+/* q->fast[fd]: what delivers an epoll result for the commonest knote, a
+ * level READ knote alone on a socket, pipe or terminal, without reading
+ * the kqe_fd (kqe_fd_results): on Linux a delivered event costs mostly the
+ * cache lines it touches.  Copies, set only by fd_fast_set.  A table of its
+ * own beside q->fds (one pointer per number), written only for such
+ * knotes: registration costs cache lines too, and adding or deleting any
+ * other knote, or a socket's READ knote before its first event settles the
+ * socket's kind, touches q->fds alone (bench/RESULTS.md, S2 session 2). */
+struct kqe_fdfast {
+	struct knote *kn;    /* the kqe_fd's rd, or NULL: take the general path */
+	uint32_t gen;        /* the kqe_fd's gen */
+	uint8_t kind;        /* the kqe_fd's kind (an enum kqe_fdkind) */
 };
 
 /* Delivery reads the first 16 bytes of a knote only (see internal.h). */
@@ -67,15 +70,11 @@ typedef char kqe_knote_head_check[(offsetof(struct knote, udata) + sizeof(void *
 
 static enum kqe_fdkind classify(int fd, const struct stat *st)
 {
-	struct kqe_queue *other = kqe_queue_get(fd);
-	if (other) {
-		kqe_queue_put(other);
-		return FDK_KQ;
-	}
 	switch (st->st_mode & S_IFMT) {
-	case S_IFREG:
-	case S_IFDIR:
-		return FDK_FILE;
+	/* A queue is an epoll descriptor, an anonymous inode, which Linux
+	 * shows with no type or as a regular file, never as one of these
+	 * three: they need no look at the registry (its lock, at every
+	 * EV_ADD of a new descriptor). */
 	case S_IFIFO:
 		return FDK_PIPE;
 	case S_IFCHR:
@@ -85,6 +84,18 @@ static enum kqe_fdkind classify(int fd, const struct stat *st)
 		 * registration stays at fstat + epoll_ctl, and a socket that
 		 * starts listening after EV_ADD is still seen as a listener. */
 		return FDK_SOCKET;
+	default:
+		break;
+	}
+	struct kqe_queue *other = kqe_queue_get(fd);
+	if (other) {
+		kqe_queue_put(other);
+		return FDK_KQ;
+	}
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+		return FDK_FILE;
 	default:
 		return FDK_OTHER;
 	}
@@ -158,7 +169,7 @@ int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *data)
 	}
 }
 
-static void fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde);
+static inline void fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde);
 
 /* An unsettled socket's kind, settled once per descriptor (one or two
  * getsockopt calls at its first event, never per event). */
@@ -183,26 +194,51 @@ static enum kqe_fdkind socket_kind(struct kqe_queue *q, struct kqe_fd *fde)
 
 static struct kqe_fd *fd_lookup(struct kqe_queue *q, int fd)
 {
-	return fd < q->nfds ? q->fds[fd].fde : NULL;
+	return fd < q->nfds ? q->fds[fd] : NULL;
 }
 
 static bool knote_edge(const struct knote *kn);
 
-/* Keep q->fds[fd].fast right: called whenever what it depends on may have
+/* Point q->fast[fde->fd] at kn, or clear it (kn NULL).  The table grows to
+ * q->nfds at the first fast knote beyond it; without memory the knote
+ * simply stays on the general path, which delivers the same events. */
+static __attribute__((noinline)) void fd_fast_set(struct kqe_queue *q, struct kqe_fd *fde,
+						   struct knote *kn)
+{
+	int fd = fde->fd;
+	if (kn && fd >= q->nfast) {
+		int n = q->nfds; /* > fd: fde is in q->fds */
+		struct kqe_fdfast *t = realloc(q->fast, (size_t)n * sizeof *t);
+		if (t == NULL)
+			return; /* fde->fast stays false: nothing to clear later */
+		memset(t + q->nfast, 0, (size_t)(n - q->nfast) * sizeof *t);
+		q->fast = t;
+		q->nfast = n;
+	}
+	if (kn)
+		q->fast[fd] = (struct kqe_fdfast){ .kn = kn, .gen = fde->gen,
+						   .kind = (uint8_t)fde->kind };
+	else
+		q->fast[fd] = (struct kqe_fdfast){ 0 };
+	fde->fast = kn != NULL;
+}
+
+/* Keep q->fast[fd] right: called whenever what it depends on may have
  * changed (the knotes, their registration, the kind).  The fast path needs
  * the READ knote alone in the queue's epoll, level-triggered (so no
  * EV_CLEAR, no NOTE_LOWAT), on a descriptor whose data is one FIONREAD.
  * What can change without passing here (enabled, queued, EV_ONESHOT from
- * EV_FORCEONESHOT, delivered this call) is checked on each result. */
-static void fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde)
+ * EV_FORCEONESHOT, delivered this call) is checked on each result.  The
+ * kind is looked at first: an unsettled socket, a file or a kqueue costs
+ * a compare here and no write. */
+static inline void fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde)
 {
-	struct kqe_fdslot *s = &q->fds[fde->fd];
 	struct knote *rd = fde->rd;
-	bool fast = rd && !fde->wr && !knote_edge(rd) && fde->main_mask == RD_EVENTS &&
-		    fde->edge_mask == 0 &&
-		    (fde->kind == FDK_SOCK || fde->kind == FDK_PIPE || fde->kind == FDK_CHR);
-	s->fast = fast ? rd : NULL;
-	s->kind = (uint8_t)fde->kind;
+	bool fast = (fde->kind == FDK_SOCK || fde->kind == FDK_PIPE || fde->kind == FDK_CHR) &&
+		    rd && !fde->wr && fde->main_mask == RD_EVENTS && fde->edge_mask == 0 &&
+		    !knote_edge(rd);
+	if (fast ? !fde->fast || q->fast[fde->fd].kn != rd : fde->fast)
+		fd_fast_set(q, fde, fast ? rd : NULL);
 }
 
 static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *st)
@@ -211,7 +247,7 @@ static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *
 		int n = q->nfds ? q->nfds : 64;
 		while (n <= fd)
 			n *= 2;
-		struct kqe_fdslot *t = realloc(q->fds, (size_t)n * sizeof *t);
+		struct kqe_fd **t = realloc(q->fds, (size_t)n * sizeof *t);
 		if (t == NULL)
 			return NULL;
 		memset(t + q->nfds, 0, (size_t)(n - q->nfds) * sizeof *t);
@@ -228,8 +264,7 @@ static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *
 	fde->kind = classify(fd, st);
 	if (fde->kind == FDK_KQ)
 		fde->kq_serial = kqe_queue_serial(fd);
-	q->fds[fd] = (struct kqe_fdslot){ .fde = fde, .gen = fde->gen,
-					  .kind = (uint8_t)fde->kind };
+	q->fds[fd] = fde;
 	return fde;
 }
 
@@ -241,17 +276,21 @@ static void fd_release(struct kqe_queue *q, struct kqe_fd *fde)
 		epoll_ctl(q->epfd, EPOLL_CTL_DEL, fde->fd, NULL);
 	if (fde->edge_mask && q->edge_epfd >= 0)
 		epoll_ctl(q->edge_epfd, EPOLL_CTL_DEL, fde->fd, NULL);
-	q->fds[fde->fd] = (struct kqe_fdslot){ 0 };
+	if (fde->fast)
+		q->fast[fde->fd] = (struct kqe_fdfast){ 0 };
+	q->fds[fde->fd] = NULL;
 	free(fde);
 }
 
 void kqe_fds_free(struct kqe_queue *q)
 {
 	for (int i = 0; i < q->nfds; i++)
-		free(q->fds[i].fde);
+		free(q->fds[i]);
 	free(q->fds);
+	free(q->fast);
 	q->fds = NULL;
-	q->nfds = 0;
+	q->fast = NULL;
+	q->nfds = q->nfast = 0;
 }
 
 static bool knote_edge(const struct knote *kn)
@@ -682,10 +721,11 @@ static void io_after(struct kqe_queue *q, struct knote *kn)
 		kn->status &= ~KN_ACTIVE;
 }
 
-/* The delivery of a slot's fast knote (see fd_fast_update), exactly what
- * the general path below does for it, but reading only the slot and the
- * knote's first 16 bytes: no kqe_fd, no other knote field unless EOF. */
-static int fast_result(struct kqe_queue *q, int fd, const struct kqe_fdslot *s,
+/* The delivery of a fast knote (q->fast, see fd_fast_update), exactly what
+ * the general path below does for it, but reading only its q->fast entry
+ * and the knote's first 16 bytes: no kqe_fd, no other knote field unless
+ * EOF. */
+static int fast_result(struct kqe_queue *q, int fd, const struct kqe_fdfast *s,
 		       struct knote *kn, uint32_t events, struct kevent *ev)
 {
 	int64_t data = 0;
@@ -738,8 +778,8 @@ int kqe_fd_results(struct kqe_queue *q, const struct epoll_event *buf, int count
 		uint32_t events = buf[i].events;
 		int fd = (int)(tagval & 0xffffffff);
 		uint32_t gen = (uint32_t)(tagval >> 32) & 0xffffff;
-		const struct kqe_fdslot *s = fd < q->nfds ? &q->fds[fd] : NULL;
-		struct knote *kn = s ? s->fast : NULL;
+		const struct kqe_fdfast *s = fd < q->nfast ? &q->fast[fd] : NULL;
+		struct knote *kn = s ? s->kn : NULL;
 		/* The common case: a level READ knote, enabled, neither queued
 		 * nor delivered in this call, with a readable (not failed)
 		 * descriptor: fd_result would deliver it and change nothing else. */
