@@ -41,6 +41,12 @@ struct kqe_fd {
 	uint32_t edge_mask;  /* events registered in the nested edge epoll */
 	enum kqe_fdkind kind;
 	bool fast;           /* q->fast[fd] holds rd (see fd_fast_update) */
+	/* FDK_PIPE: a pipe's or FIFO's write end.  FreeBSD accepts READ there
+	 * and never fires it (semantics §4.1); Linux gives such a knote
+	 * nothing but EPOLLERR once the reader is gone, level-triggered, so
+	 * it is learnt from the first EPOLLERR (only a write end shows one)
+	 * and the READ knote leaves epoll for good (fd_sync). */
+	bool wr_end;
 	uint64_t kq_serial;  /* FDK_KQ: which queue (all epolls share one inode) */
 	struct kqe_vwatch *watch; /* files: the READ knote parked on inotify */
 };
@@ -351,7 +357,7 @@ static int epoll_apply(struct kqe_queue *q, int epfd, struct kqe_fd *fde, uint32
 static int fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
 {
 	struct knote *rd = fde->rd, *wr = fde->wr;
-	bool rd_on = rd && (rd->status & KN_ENABLED);
+	bool rd_on = rd && (rd->status & KN_ENABLED) && !fde->wr_end;
 	bool wr_on = wr && (wr->status & KN_ENABLED);
 	uint32_t main = 0, edge = 0;
 	/* Placement.  An epoll instance holds one registration per fd, and an
@@ -580,6 +586,18 @@ static bool io_stale(struct kqe_queue *q, struct knote *kn, const struct stat *s
 	return fde_stale(kn->u.io.fde, st);
 }
 
+/* EPOLLERR on a pipe or FIFO: only a write end whose reader is gone shows
+ * it (a read end shows EPOLLHUP; an O_RDWR FIFO is its own reader).  A
+ * READ knote there never fires (semantics §4.1), and its registration,
+ * which epoll would report at every wait from now on, goes. */
+static void pipe_write_end(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	if (fde->wr_end)
+		return;
+	fde->wr_end = true;
+	fd_sync(q, fde, false);
+}
+
 /* Evaluate an enabled epoll-backed knote now, as FreeBSD's f_event at
  * registration, and queue it when its direction is ready.  poll(2) asks
  * about this knote's direction only (its bits equal epoll's on Linux);
@@ -591,11 +609,15 @@ static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
 	struct pollfd p = { .fd = (int)kn->ident, .events = rd ? (POLLIN | POLLRDHUP) : POLLOUT };
 	if (poll(&p, 1, 0) != 1 || (p.revents & POLLNVAL))
 		return;
+	struct kqe_fd *fde = kn->u.io.fde;
+	if (rd && fde->kind == FDK_PIPE && (p.revents & POLLERR)) {
+		pipe_write_end(q, fde);
+		return;
+	}
 	uint32_t fire = rd ? (POLLIN | POLLRDHUP | POLLHUP | POLLERR) : (POLLOUT | POLLHUP | POLLERR);
 	if (!(p.revents & fire))
 		return;
 	kn->revents = (uint16_t)p.revents;
-	struct kqe_fd *fde = kn->u.io.fde;
 	if ((p.revents & POLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
 		/* SO_ERROR clears the error: keep it for fflags. */
 		int soerr = 0;
@@ -810,7 +832,9 @@ static int fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool
 		return 0; /* a result for a knote deleted meanwhile */
 	int n = 0;
 	bool wanted = false;
-	struct knote *kns[2] = { fde->rd, fde->wr };
+	if ((events & EPOLLERR) && fde->kind == FDK_PIPE && fde->rd)
+		pipe_write_end(q, fde); /* a write end: its READ knote never fires */
+	struct knote *kns[2] = { fde->wr_end ? NULL : fde->rd, fde->wr };
 	for (int i = 0; i < 2; i++) {
 		struct knote *kn = kns[i];
 		if (kn == NULL)

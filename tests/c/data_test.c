@@ -696,15 +696,15 @@ static void test_pipe(void)
 }
 
 /*
- * KNOWN ENGINE BUG, reported and left to the engine: once a pipe's reader
- * is gone, epoll reports EPOLLERR on the write end at every wait, and the
- * engine delivers a READ knote on that write end at every call (flags 0,
- * data = bytes in the pipe), where FreeBSD never fires it (semantics
- * §4.1; sys_pipe.c gives such a knote a filter that never fires).  While
- * this is 1 the test expects the wrong event, so a fix cannot go
- * unnoticed: set it to 0 with the fix, and the test expects no event.
+ * ENGINE BUG, FIXED: once a pipe's reader is gone, epoll reports EPOLLERR
+ * on the write end at every wait, and the engine delivered a READ knote on
+ * that write end at every call (flags 0, data = bytes in the pipe), where
+ * FreeBSD never fires it (semantics §4.1; sys_pipe.c gives such a knote a
+ * filter that never fires).  The engine now learns the write end from that
+ * EPOLLERR and takes the READ knote out of epoll (readiness.c,
+ * pipe_write_end).  1 expects the old, wrong event; 0 expects none.
  */
-#define KNOWN_BUG_READ_ON_PIPE_WRITE_END 1
+#define KNOWN_BUG_READ_ON_PIPE_WRITE_END 0
 
 /* FreeBSD: READ on a pipe's write end is accepted and never fires
  * (semantics §4.1); WRITE on a pipe whose reader went gives EV_EOF. */
