@@ -1,10 +1,13 @@
 -- READ and WRITE at the edges of a descriptor's life, where Linux's epoll
 -- reports something FreeBSD's kqueue does not (semantics §4.1, §4.2):
--- a pipe's write end once its reader is gone.  Each case is FreeBSD's
+-- a pipe's write end once its reader is gone; a stream socket before it
+-- is connected or listening, and what it becomes.  Each case is FreeBSD's
 -- behaviour, which the Linux engine must give too (tests/c/data_test.c
 -- checks the same cases from C, with the data of both engine modes).
 local kq = require("kq")
 local kt = require("kqtest")
+local socket = require("socket")
+local unix = require("socket.unix")
 local h = require("spec.helper")
 
 local READ, WRITE = kq.EVFILT_READ, kq.EVFILT_WRITE
@@ -101,6 +104,184 @@ describe("READ on a pipe's write end", function()
       assert.are.equal(r, evs[1].ident)
       assert.are.equal(EV_EOF, evs[1].flags)
       assert.are.equal(3, evs[1].data)
+    end
+  end)
+end)
+
+-- The name of an errno value ("ECONNREFUSED"), from luv, which knows the
+-- platform's numbers (kqtest's table has no ECONNREFUSED).
+local function errno_name(n)
+  local ok, uv = pcall(require, "luv")
+  if not ok or not uv.translate_sys_error then return nil end
+  local _, name = uv.translate_sys_error(n)
+  return name
+end
+
+-- A path for an AF_UNIX socket, removed afterwards.
+local function sock_path(defer)
+  local path = os.tmpname()
+  os.remove(path)
+  defer(function() os.remove(path) end)
+  return path
+end
+
+-- A TCP port on 127.0.0.1 where nobody listens (it was just closed).
+local function closed_port()
+  local srv = assert(socket.bind("127.0.0.1", 0))
+  local _, port = srv:getsockname()
+  srv:close()
+  return port
+end
+
+describe("a stream socket neither connected nor listening", function()
+  for _, kind in ipairs({ "TCP", "AF_UNIX" }) do
+    it("fires neither READ nor WRITE (" .. kind .. ")", function()
+      local defer = h.closer()
+      local q = h.newq(defer)
+      local s = assert(kind == "TCP" and socket.tcp4() or unix.stream())
+      defer(function() s:close() end)
+      h.apply(q, h.ch(s, READ, EV_ADD), h.ch(s, WRITE, EV_ADD))
+      for _ = 1, 3 do
+        assert.are.same({}, h.wait(q))
+      end
+      assert.are.same({}, h.wait(q, 8, 0.05))
+      -- EV_ENABLE looks at the descriptor again: still nothing.
+      h.apply(q, h.ch(s, WRITE, EV_DISABLE), h.ch(s, WRITE, EV_ENABLE))
+      assert.are.same({}, h.wait(q))
+    end)
+  end
+
+  it("becomes a TCP listener that reports its backlog, although collected before", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local s = assert(socket.tcp4())
+    defer(function() s:close() end)
+    local fd = s:getfd()
+    h.apply(q, h.ch(fd, READ, EV_ADD))
+    assert.are.same({}, h.wait(q))
+    assert(s:bind("127.0.0.1", 0))
+    assert(s:listen(8))
+    assert.are.same({}, h.wait(q))
+    local _, port = s:getsockname()
+    for _ = 1, 2 do
+      local c = assert(socket.connect("127.0.0.1", port))
+      defer(function() c:close() end)
+    end
+    local evs = h.wait(q, 8, 2)
+    assert.are.equal(1, #evs)
+    assert.are.equal(fd, evs[1].ident)
+    assert.are.equal(0, evs[1].flags)
+    assert.are.equal(2, evs[1].data)
+    local c = assert(s:accept())
+    c:close()
+    assert.are.equal(1, h.wait(q)[1].data)
+  end)
+
+  it("becomes an AF_UNIX listener, although collected before", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local path = sock_path(defer)
+    local s = assert(unix.stream())
+    defer(function() s:close() end)
+    h.apply(q, h.ch(s, READ, EV_ADD))
+    assert.are.same({}, h.wait(q))
+    assert(s:bind(path))
+    assert(s:listen(8))
+    assert.are.same({}, h.wait(q))
+    local c = assert(unix.stream())
+    defer(function() c:close() end)
+    assert(c:connect(path))
+    local evs = h.wait(q, 8, 2)
+    assert.are.equal(1, #evs)
+    assert.are.equal(0, evs[1].flags)
+    assert.are.equal(1, evs[1].data) -- one connection waits
+  end)
+
+  for _, mode in ipairs({ "blocking", "non-blocking" }) do
+    it("gives WRITE once a TCP connect completes (" .. mode .. ")", function()
+      local defer = h.closer()
+      local q = h.newq(defer)
+      local srv = assert(socket.bind("127.0.0.1", 0))
+      defer(function() srv:close() end)
+      local _, port = srv:getsockname()
+      local s = assert(socket.tcp4())
+      defer(function() s:close() end)
+      h.apply(q, h.ch(s, READ, EV_ADD), h.ch(s, WRITE, EV_ADD))
+      for _ = 1, 3 do
+        assert.are.same({}, h.wait(q))
+      end
+      if mode == "non-blocking" then
+        s:settimeout(0)
+        local ok, err = s:connect("127.0.0.1", port)
+        assert(ok or err == "timeout", err)
+      else
+        assert(s:connect("127.0.0.1", port))
+      end
+      local evs = h.wait(q, 8, 2)
+      assert.are.equal(1, #evs)
+      assert.are.equal(WRITE, evs[1].filter)
+      assert.are.equal(0, evs[1].flags)
+      assert.is_true(evs[1].data > 0)
+      -- READ once the peer writes.
+      local conn = assert(srv:accept())
+      defer(function() conn:close() end)
+      assert(conn:send("hey"))
+      evs = by_filter(h.wait(q, 8, 2))
+      assert.are.equal(0, evs[WRITE].flags)
+      if not evs[READ] then evs = by_filter(h.wait(q, 8, 2)) end
+      assert.are.equal(0, evs[READ].flags)
+      assert.are.equal(3, evs[READ].data)
+    end)
+  end
+
+  it("gives WRITE once an AF_UNIX connect completes", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local path = sock_path(defer)
+    local srv = assert(unix.stream())
+    defer(function() srv:close() end)
+    assert(srv:bind(path))
+    assert(srv:listen(8))
+    local s = assert(unix.stream())
+    defer(function() s:close() end)
+    h.apply(q, h.ch(s, WRITE, EV_ADD))
+    -- Collected more than once: an AF_UNIX connect() wakes nothing on the
+    -- connecting socket, so no epoll report left over may hide a miss.
+    for _ = 1, 3 do
+      assert.are.same({}, h.wait(q))
+    end
+    assert(s:connect(path))
+    local evs = h.wait(q, 8, 2)
+    assert.are.equal(1, #evs)
+    assert.are.equal(WRITE, evs[1].filter)
+    assert.are.equal(0, evs[1].flags)
+    assert.is_true(evs[1].data > 0)
+  end)
+
+  it("reports a refused connect as EV_EOF with the error, on READ and WRITE", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local port = closed_port()
+    local s = assert(socket.tcp4())
+    defer(function() s:close() end)
+    h.apply(q, h.ch(s, READ, EV_ADD), h.ch(s, WRITE, EV_ADD))
+    assert.are.same({}, h.wait(q))
+    s:settimeout(0)
+    local ok, err = s:connect("127.0.0.1", port)
+    assert.is_nil(ok)
+    assert.is_truthy(err == "timeout" or err == "connection refused", err)
+    h.wait(q, 8, 2)
+    -- Level: both are there at every call, each with the error.
+    for _ = 1, 2 do
+      local evs = by_filter(h.wait(q))
+      for _, f in ipairs({ READ, WRITE }) do
+        assert.is_truthy(evs[f], "no event for filter " .. f)
+        assert.are.equal(EV_EOF, evs[f].flags)
+        assert.is_true(evs[f].fflags > 0)
+        local name = errno_name(evs[f].fflags)
+        if name then assert.are.equal("ECONNREFUSED", name) end
+      end
+      assert.are.equal(0, evs[READ].data)
     end
   end)
 end)

@@ -631,6 +631,8 @@ static void poll_userspace_sources(struct kqe_queue *q)
 		kqe_timers_expire(q, false);
 	if (q->filelist)
 		kqe_files_poll(q);
+	if (q->unconn)
+		kqe_unconn_poll(q);
 }
 
 static int collect(struct kqe_queue *q, struct kevent *out, int nevents,

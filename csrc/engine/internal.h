@@ -158,6 +158,7 @@ struct kqe_queue {
 	struct kqe_fdfast *fast;  /* fast delivery, readiness.c; nfast <= nfds */
 	int nfast;
 	int edge_epfd;            /* nested epoll for mixed edge/level fds, -1 */
+	struct kqe_fd *unconn;    /* sockets seen unconnected (readiness.c) */
 
 	int wakefd;               /* eventfd, -1 until needed */
 
@@ -219,6 +220,7 @@ KQE_HIDDEN int kqe_fd_results(struct kqe_queue *q, const struct epoll_event *buf
 KQE_HIDDEN int kqe_edge_results(struct kqe_queue *q, struct kevent *out, int room);
 KQE_HIDDEN void kqe_fds_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_files_poll(struct kqe_queue *q);
+KQE_HIDDEN void kqe_unconn_poll(struct kqe_queue *q);
 
 /* the other filters; a NULL entry in kqe_filters answers ENOTSUP */
 KQE_HIDDEN extern const struct kqe_filter kqe_filter_user, kqe_filter_timer,

@@ -47,6 +47,12 @@ struct kqe_fd {
 	 * it is learnt from the first EPOLLERR (only a write end shows one)
 	 * and the READ knote leaves epoll for good (fd_sync). */
 	bool wr_end;
+	/* FDK_SOCKET: a stream socket seen neither connected nor listening
+	 * (sock_unconnected).  Nothing is delivered for it meanwhile, its
+	 * registration is edge-triggered so that the EPOLLHUP Linux shows
+	 * does not spin, and it is on q->unconn (kqe_unconn_poll). */
+	bool unconn;
+	struct kqe_fd *unext; /* q->unconn */
 	uint64_t kq_serial;  /* FDK_KQ: which queue (all epolls share one inode) */
 	struct kqe_vwatch *watch; /* files: the READ knote parked on inotify */
 };
@@ -86,9 +92,11 @@ static enum kqe_fdkind classify(int fd, const struct stat *st)
 	case S_IFCHR:
 		return FDK_CHR;
 	case S_IFSOCK:
-		/* Listener or not is settled at the first event (socket_kind):
-		 * registration stays at fstat + epoll_ctl, and a socket that
-		 * starts listening after EV_ADD is still seen as a listener. */
+		/* Listener or not is settled at the first event delivered
+		 * (socket_kind): registration stays at fstat + epoll_ctl, and a
+		 * socket that starts listening after EV_ADD is still seen as a
+		 * listener.  A socket neither connected nor listening delivers
+		 * nothing (sock_unconnected), so it settles nothing either. */
 		return FDK_SOCKET;
 	default:
 		break;
@@ -274,6 +282,17 @@ static struct kqe_fd *fd_create(struct kqe_queue *q, int fd, const struct stat *
 	return fde;
 }
 
+static void unconn_unlink(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	struct kqe_fd **pp = &q->unconn;
+	while (*pp && *pp != fde)
+		pp = &(*pp)->unext;
+	if (*pp)
+		*pp = fde->unext;
+	fde->unext = NULL;
+	fde->unconn = false;
+}
+
 static void fd_release(struct kqe_queue *q, struct kqe_fd *fde)
 {
 	/* Last knote gone: leave epoll.  Errors are expected when the file was
@@ -284,6 +303,8 @@ static void fd_release(struct kqe_queue *q, struct kqe_fd *fde)
 		epoll_ctl(q->edge_epfd, EPOLL_CTL_DEL, fde->fd, NULL);
 	if (fde->fast)
 		q->fast[fde->fd] = (struct kqe_fdfast){ 0 };
+	if (fde->unconn)
+		unconn_unlink(q, fde);
 	q->fds[fde->fd] = NULL;
 	free(fde);
 }
@@ -294,6 +315,7 @@ void kqe_fds_free(struct kqe_queue *q)
 		free(q->fds[i]);
 	free(q->fds);
 	free(q->fast);
+	q->unconn = NULL;
 	q->fds = NULL;
 	q->fast = NULL;
 	q->nfds = q->nfast = 0;
@@ -375,6 +397,12 @@ static int fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
 		main |= WR_EVENTS;
 	if (wr_nested)
 		edge = WR_EVENTS | (knote_edge(wr) ? EPOLLET : 0);
+	if (fde->unconn) {
+		/* Edge-triggered everywhere while the socket shows EPOLLHUP for
+		 * want of a connection; placement stays, so nothing moves. */
+		main |= main ? EPOLLET : 0;
+		edge |= edge ? EPOLLET : 0;
+	}
 	int err = edge ? edge_epoll(q) : 0;
 	if (err == 0)
 		err = epoll_apply(q, q->epfd, fde, &fde->main_mask, main, rearm);
@@ -586,6 +614,89 @@ static bool io_stale(struct kqe_queue *q, struct knote *kn, const struct stat *s
 	return fde_stale(kn->u.io.fde, st);
 }
 
+/* Is this socket neither connected nor listening, by what epoll or poll
+ * reported (ev)?  Linux shows a stream socket fresh from socket(), or only
+ * bound, as EPOLLHUP (and EPOLLOUT) at every wait: TCP_CLOSE.  FreeBSD
+ * fires neither READ nor WRITE there (no EOF before a connection, and WRITE
+ * waits for one, semantics §4.2).  A connection that ended shows
+ * EPOLLRDHUP too, a failed connect EPOLLERR (and EPOLLRDHUP once SO_ERROR
+ * was read), a connecting socket nothing, a listener or a datagram socket
+ * no EPOLLHUP: those are reported as they are.  Where EPOLLRDHUP was not
+ * asked for (a WRITE registration alone), one poll tells; that happens
+ * only for EPOLLHUP alone on a socket whose kind is not settled yet.
+ * Called for FDK_SOCKET only: a socket that delivered an event is settled
+ * (socket_kind), and a connected socket never looks unconnected again. */
+static bool sock_unconnected(int fd, uint32_t ev, bool rdhup_asked)
+{
+	if ((ev & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != EPOLLHUP)
+		return false;
+	if (rdhup_asked)
+		return true;
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	return poll(&p, 1, 0) == 1 &&
+	       (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) == POLLHUP;
+}
+
+/* Put fde on or off q->unconn; fd_sync makes its registration edge-
+ * triggered while on it (level again after: EPOLL_CTL_MOD evaluates the
+ * descriptor again, so what is ready then is reported). */
+static void sock_unconn_set(struct kqe_queue *q, struct kqe_fd *fde, bool on)
+{
+	if (fde->unconn == on)
+		return;
+	if (on) {
+		fde->unconn = true;
+		fde->unext = q->unconn;
+		q->unconn = fde;
+	} else {
+		unconn_unlink(q, fde);
+	}
+	fd_sync(q, fde, false);
+}
+
+/* Sockets seen unconnected, once per collection: those with an enabled
+ * WRITE knote are looked at (one poll each).  Edge-triggered, they would
+ * hear of a TCP connection (its state change wakes every waiter) or of a
+ * listener's first connection, but an AF_UNIX connect() wakes nothing on
+ * the connecting socket, and WRITE must fire after it.  Once connected or
+ * listening, the registration is level again and epoll reports it in this
+ * very collection.  Only sockets registered before connect() or listen()
+ * and collected meanwhile are ever on this list. */
+void kqe_unconn_poll(struct kqe_queue *q)
+{
+	struct kqe_fd *fde = q->unconn, *next;
+	for (; fde; fde = next) {
+		next = fde->unext;
+		if (!fde->wr || !(fde->wr->status & KN_ENABLED))
+			continue;
+		struct pollfd p = { .fd = fde->fd, .events = POLLIN | POLLOUT | POLLRDHUP };
+		if (poll(&p, 1, 0) < 0)
+			continue;
+		if ((p.revents & POLLNVAL) || !sock_unconnected(fde->fd, p.revents, true))
+			sock_unconn_set(q, fde, false);
+	}
+}
+
+/* EPOLLERR on a socket: read the error once (SO_ERROR clears it) and keep
+ * it for fflags in both knotes of the descriptor, so that READ and WRITE
+ * both report it, as on FreeBSD where it stays on the socket. */
+static void sock_error_keep(struct kqe_fd *fde)
+{
+	int soerr = 0;
+	socklen_t len = sizeof soerr;
+	if (getsockopt(fde->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr) {
+		if (fde->rd)
+			fde->rd->u.io.on.ep.sockerr = soerr;
+		if (fde->wr)
+			fde->wr->u.io.on.ep.sockerr = soerr;
+	}
+}
+
+static inline bool sock_kind(enum kqe_fdkind kind)
+{
+	return kind == FDK_SOCKET || kind == FDK_SOCK || kind == FDK_LISTEN_TCP;
+}
+
 /* EPOLLERR on a pipe or FIFO: only a write end whose reader is gone shows
  * it (a read end shows EPOLLHUP; an O_RDWR FIFO is its own reader).  A
  * READ knote there never fires (semantics §4.1), and its registration,
@@ -606,7 +717,10 @@ static void pipe_write_end(struct kqe_queue *q, struct kqe_fd *fde)
 static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
 {
 	bool rd = kn->filter == EVFILT_READ;
-	struct pollfd p = { .fd = (int)kn->ident, .events = rd ? (POLLIN | POLLRDHUP) : POLLOUT };
+	/* POLLRDHUP for WRITE too: it tells an unconnected socket (POLLHUP
+	 * alone) from one whose connection ended; WRITE does not fire on it. */
+	struct pollfd p = { .fd = (int)kn->ident,
+			    .events = rd ? (POLLIN | POLLRDHUP) : (POLLOUT | POLLRDHUP) };
 	if (poll(&p, 1, 0) != 1 || (p.revents & POLLNVAL))
 		return;
 	struct kqe_fd *fde = kn->u.io.fde;
@@ -614,17 +728,18 @@ static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
 		pipe_write_end(q, fde);
 		return;
 	}
+	if (fde->kind == FDK_SOCKET) {
+		bool unconn = sock_unconnected(fde->fd, p.revents, true);
+		sock_unconn_set(q, fde, unconn);
+		if (unconn)
+			return;
+	}
 	uint32_t fire = rd ? (POLLIN | POLLRDHUP | POLLHUP | POLLERR) : (POLLOUT | POLLHUP | POLLERR);
 	if (!(p.revents & fire))
 		return;
 	kn->revents = (uint16_t)p.revents;
-	if ((p.revents & POLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
-		/* SO_ERROR clears the error: keep it for fflags. */
-		int soerr = 0;
-		socklen_t len = sizeof soerr;
-		if (getsockopt(fde->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
-			kn->u.io.on.ep.sockerr = soerr;
-	}
+	if ((p.revents & POLLERR) && sock_kind(fde->kind))
+		sock_error_keep(fde);
 	kqe_knote_activate(q, kn);
 }
 
@@ -832,8 +947,21 @@ static int fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool
 		return 0; /* a result for a knote deleted meanwhile */
 	int n = 0;
 	bool wanted = false;
-	if ((events & EPOLLERR) && fde->kind == FDK_PIPE && fde->rd)
-		pipe_write_end(q, fde); /* a write end: its READ knote never fires */
+	if (fde->kind == FDK_SOCKET) {
+		/* Neither connected nor listening: nothing fires (and the
+		 * socket's kind stays open).  Anything else ends that state. */
+		uint32_t asked = from_edge ? fde->edge_mask : fde->main_mask;
+		bool unconn = sock_unconnected(fd, events, (asked & EPOLLRDHUP) != 0);
+		sock_unconn_set(q, fde, unconn);
+		if (unconn)
+			return 0;
+	}
+	if (events & EPOLLERR) {
+		if (fde->kind == FDK_PIPE && fde->rd)
+			pipe_write_end(q, fde); /* a write end: its READ knote never fires */
+		else if (sock_kind(fde->kind))
+			sock_error_keep(fde);
+	}
 	struct knote *kns[2] = { fde->wr_end ? NULL : fde->rd, fde->wr };
 	for (int i = 0; i < 2; i++) {
 		struct knote *kn = kns[i];
@@ -849,13 +977,6 @@ static int fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool
 			continue;
 		wanted = true;
 		kn->revents = (uint16_t)events;
-		if ((events & EPOLLERR) && (fde->kind == FDK_SOCKET || fde->kind == FDK_SOCK || fde->kind == FDK_LISTEN_TCP)) {
-			/* SO_ERROR clears the error: keep it for fflags. */
-			int soerr = 0;
-			socklen_t len = sizeof soerr;
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
-				kn->u.io.on.ep.sockerr = soerr;
-		}
 		if (kn->delivered_call == q->call_serial || (kn->status & KN_QUEUED)) {
 			/* Already delivered in this call, or waiting its turn.  An
 			 * edge is reported once, so keep it for the next call rather
