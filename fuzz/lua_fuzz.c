@@ -7,8 +7,9 @@
  * values (nil, booleans, integers at and beyond every C limit, floats,
  * NaN, strings, nested tables, tables with metatables whose __index,
  * __newindex, __len or __gc run code, functions, coroutines, queues open
- * and closed, file handles) and into calls of kq.kevent, kq.kqueue,
- * kq.close, kq.fileno, kq.type and the queue's metamethods with those
+ * and closed, file handles, views of a kq.eventlist) and into calls of
+ * kq.kevent, kq.kqueue, kq.close, kq.fileno, kq.type and the queue's
+ * metamethods with those
  * values as arguments (changelists, eventlists, nevents, timeouts).
  *
  * The only acceptable outcomes of a call are a result or a Lua error
@@ -155,6 +156,7 @@ static void setup(void)
 	CHECK(luaL_dostring(L, "CLOSEDF = io.open('/dev/null') CLOSEDF:close() "
 			       "CLOSEDQ = kq.kqueue() CLOSEDQ:close()") == LUA_OK,
 	      "%s", lua_tostring(L, -1));
+
 }
 
 /* ---- values ------------------------------------------------------------- */
@@ -338,7 +340,15 @@ static void push_value(int depth)
 		set_metatable(depth);
 		break;
 	case 12: push_snippet(); break;
-	case 13: lua_getglobal(L, "Q"); break;
+	case 13: /* the queue, or a view of the kept eventlist (or nil) */
+		if (k & 0x80) {
+			lua_getglobal(L, "EVL");
+			lua_rawgeti(L, -1, 1 + (k & 3));
+			lua_remove(L, -2);
+		} else {
+			lua_getglobal(L, "Q");
+		}
+		break;
 	case 14: lua_getglobal(L, (k & 0x80) ? "CLOSEDQ" : "CLOSEDF"); break;
 	case 15: lua_newthread(L); break;
 	case 16: lua_pushlightuserdata(L, (void *)(uintptr_t)u8()); break;
@@ -399,11 +409,24 @@ static void call_kevent(void)
 		push_value(0);
 	else
 		push_value(1) /* still random, from one level down */;
-	/* eventlist */
-	if (shape & 4)
-		lua_newtable(L);
-	else
+	/* eventlist: a plain table, the kept kq.eventlist(), a fresh one */
+	if (shape & 4) {
+		switch (u8() % 3) {
+		case 0: lua_newtable(L); break;
+		case 1: lua_getglobal(L, "EVL"); break;
+		default:
+			lua_getglobal(L, "kq");
+			lua_getfield(L, -1, "eventlist");
+			lua_remove(L, -2);
+			if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+				lua_pop(L, 1);
+				lua_pushnil(L);
+			}
+			break;
+		}
+	} else {
 		push_value(0);
+	}
 	/* nevents */
 	lua_Integer cap = -1;
 	if (shape & 8) {
@@ -514,7 +537,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in_p = data;
 	in_n = size;
 	int before = kq_fdcount();
-	CHECK(luaL_dostring(L, "Q = kq.kqueue()") == LUA_OK, "%s", lua_tostring(L, -1));
+	/* EVL: an eventlist of views kept for the whole input, so that its
+	 * shadows see every kind of entry, queue and udata in turn (per input,
+	 * not per run: what it holds must go with the input). */
+	CHECK(luaL_dostring(L, "Q = kq.kqueue() EVL = kq.eventlist()") == LUA_OK, "%s",
+	      lua_tostring(L, -1));
 	for (int steps = 0; in_n > 0 && steps < 64; steps++) {
 		switch (u8() % 8) {
 		case 0: case 1: case 2: case 3: call_kevent(); break;
@@ -526,7 +553,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(lua_gettop(L) == 0, "stack left with %d values", lua_gettop(L));
 	}
 	/* Close the queue, drop every value made, collect. */
-	CHECK(luaL_dostring(L, "if kq.type(Q) == 'kqueue' then Q:close() end Q = nil") == LUA_OK,
+	CHECK(luaL_dostring(L, "if kq.type(Q) == 'kqueue' then Q:close() end Q = nil EVL = nil") ==
+		      LUA_OK,
 	      "%s", lua_tostring(L, -1));
 	lua_settop(L, 0);
 	lua_gc(L, LUA_GCCOLLECT);
