@@ -48,19 +48,25 @@ local function ready_user(q, id, udata)
   h.apply(q, h.ch(id, USER, kq.EV_KEEPUDATA, TRIGGER))
 end
 
+-- One socket with "abc" from its peer `a`, watched by two queues, each
+-- collected once: into a plain eventlist and into a kq.eventlist().
+local function plain_and_views()
+  local q1, q2 = h.newq(defer), h.newq(defer)
+  local a, b = h.pair(defer)
+  h.apply(q1, h.ch(b, READ, EV_ADD))
+  h.apply(q2, h.ch(b, READ, EV_ADD))
+  assert(kt.write(a, "abc"))
+  local plain, evl = {}, kq.eventlist()
+  assert.are.equal(1, q1:kevent(nil, plain, 1, 0))
+  assert.are.equal(1, q2:kevent(nil, evl, 1, 0))
+  return plain, evl, a
+end
+
 local function trigger(q, id)
   h.apply(q, h.ch(id, USER, kq.EV_KEEPUDATA, TRIGGER))
 end
 
--- A weak table that tells whether the values given to track were collected.
-local function tracker()
-  local weak = setmetatable({}, { __mode = "k" })
-  return function(v) weak[v] = true; return v end, function()
-    collectgarbage()
-    collectgarbage()
-    return next(weak) == nil
-  end
-end
+local tracker = h.tracker
 
 describe("kq.eventlist()", function()
   it("returns a new table with the protected metatable kq.eventlist", function()
@@ -192,14 +198,7 @@ describe("a view", function()
   end)
 
   it("reads nil for any other key, as a plain entry does", function()
-    local q1, q2 = h.newq(defer), h.newq(defer)
-    local a, b = h.pair(defer)
-    h.apply(q1, h.ch(b, READ, EV_ADD))
-    h.apply(q2, h.ch(b, READ, EV_ADD))
-    assert(kt.write(a, "abc"))
-    local plain, evl = {}, kq.eventlist()
-    assert.are.equal(1, q1:kevent(nil, plain, 1, 0))
-    assert.are.equal(1, q2:kevent(nil, evl, 1, 0))
+    local plain, evl = plain_and_views()
     for _, k in ipairs({ "mine", "Data", 1, "__index", "__newindex", "__name",
       "__metatable", "__pairs", "getfd", "fileno" }) do
       assert.is_nil(plain[1][k], "plain entry: " .. tostring(k))
@@ -548,15 +547,7 @@ describe("READ data in a view", function()
   end)
 
   it("behaves as a plain entry's when read after more bytes came", function()
-    -- The same socket in two queues: one plain eventlist, one of views.
-    local q1, q2 = h.newq(defer), h.newq(defer)
-    local a, b = h.pair(defer)
-    h.apply(q1, h.ch(b, READ, EV_ADD))
-    h.apply(q2, h.ch(b, READ, EV_ADD))
-    assert(kt.write(a, "abc"))
-    local plain, evl = {}, kq.eventlist()
-    assert.are.equal(1, q1:kevent(nil, plain, 1, 0))
-    assert.are.equal(1, q2:kevent(nil, evl, 1, 0))
+    local plain, evl, a = plain_and_views()
     assert(kt.write(a, "de"))
     local want = LINUX and 5 or 3
     assert.are.equal(want, plain[1].data)

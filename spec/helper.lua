@@ -3,6 +3,8 @@
 --
 --   h.fdcount()          open descriptors of this process (Linux), or -1
 --   h.no_fd_leak(fn)     runs fn and asserts the descriptor count is back
+--   h.tracker()          track, gone: gone() says whether every value
+--                        passed to track(v) has been collected
 --   assert.os_error(en, v, msg, errno)
 --                        v is nil, msg a "name: text" string, errno == en
 --
@@ -41,6 +43,17 @@ local kt = require("kqtest")
 warn("@on")
 
 local h = {}
+
+-- track, gone = h.tracker(): track(v) returns v and watches it weakly;
+-- gone() collects and says whether every watched value was collected.
+function h.tracker()
+  local weak = setmetatable({}, { __mode = "k" })
+  return function(v) weak[v] = true; return v end, function()
+    collectgarbage()
+    collectgarbage()
+    return next(weak) == nil
+  end
+end
 
 function h.fdcount()
   return kt.fdcount()

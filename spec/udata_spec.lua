@@ -18,15 +18,7 @@ local function fire(q, id, extra_flags)
   return evs[1].udata, evs[1]
 end
 
--- A weak table that tells whether a value was collected.
-local function tracker()
-  local weak = setmetatable({}, { __mode = "k" })
-  return function(v) weak[v] = true; return v end, function()
-    collectgarbage()
-    collectgarbage()
-    return next(weak) == nil
-  end
-end
+local tracker = h.tracker
 
 describe("udata", function()
   it("comes back as the very same value, whatever its type", function()
