@@ -18,22 +18,23 @@
  * Layout.  The eventlist is a plain table with its own metatable LM:
  *   LM[&kq_view_key]  the header (struct kq_viewlist), whose user value
  *                     is the slot array (a userdata of struct kq_viewslot,
- *                     replaced by a bigger one when the list grows)
+ *                     the shadows, replaced by a bigger one as it grows)
  *   LM[1]             views: views[i] is the view T_i, kept at evl[i]
  *   LM[2]             values: values[i] is V_i, T_i's private fields
- * T_i's metatable: { __index = V_i, __newindex = refuse, __pairs,
- *                    __metatable = "kq.event" }
- * (a table of its own: were it V_i, view.__index would hand V_i out).
  *   LM[3]             (lazy data, Linux) the metatable of every V_i: its
  *                     __index computes data on its first read after a
  *                     call, from the shadow's ident, filter and kind, and
- *                     caches it in V_i (kq_kevent.c: the same rule as for
- *                     plain tables); V_i[&kq_view_slotkey] = i.
+ *                     keeps the number in the shadow (the rule of
+ *                     kq_kevent.c for plain tables); V_i finds its shadow
+ *                     through V_i[&kq_view_slotkey] = i.
+ * T_i's metatable is { __index = V_i, __newindex = refuse, __pairs,
+ * __metatable = "kq.event" }, a table of its own: were it V_i,
+ * view.__index would hand V_i out.
  *
  * No allocation while a shadow is in use.  An allocation can run the
  * collector, a finaliser, any Lua code, even a kevent call on this same
  * eventlist (which then works as on a plain list: the later write wins).
- * V_i is made with all six keys present, so every later write to it
+ * V_i is made with all its keys present, so every later write to it
  * reuses a node and allocates nothing; the shadow is updated just before
  * those writes; allocations (a new slot, putting T_i back in evl) happen
  * before the shadow is read or after it is done with, and the slot array
@@ -133,9 +134,9 @@ static int kq_view_pairs(lua_State *L)
 /* __index of every V_i of one list: `data` of a lazy event, computed on
  * its first read from the descriptor then, and kept in the shadow so that
  * later reads give the same number.  V_i.data stays nil (every read comes
- * here): the next delivery only resets the shadow, no table write.  One closure per list, not per entry, so that it stays in
- * cache when a loop reads the data of a thousand events; V_i tells its
- * index under a key no Lua code can make.  Upvalues: the header, the
+ * here), so the next delivery only resets the shadow: no table write.
+ * One closure per list, not per entry, so that it stays in cache when a
+ * loop reads the data of a thousand events.  Upvalues: the header, the
  * interned "data".  A failure (descriptor gone) reads as 0. */
 static int kq_view_lazydata(lua_State *L)
 {
@@ -146,6 +147,7 @@ static int kq_view_lazydata(lua_State *L)
 	int64_t data = 0;
 
 	if (!lua_rawequal(L, 2, lua_upvalueindex(2)) || vl == NULL ||
+	    lua_type(L, 1) != LUA_TTABLE ||
 	    lua_rawgetp(L, 1, &kq_view_slotkey) != LUA_TNUMBER)
 		return 0;
 	i = lua_tointeger(L, -1);
