@@ -1,7 +1,8 @@
 -- READ and WRITE at the edges of a descriptor's life, where Linux's epoll
 -- reports something FreeBSD's kqueue does not (semantics §4.1, §4.2):
 -- a pipe's write end once its reader is gone; a stream socket before it
--- is connected or listening, and what it becomes.  Each case is FreeBSD's
+-- is connected or listening, and what it becomes; a pipe's WRITE knote
+-- with NOTE_LOWAT once the free space came back.  Each case is FreeBSD's
 -- behaviour, which the Linux engine must give too (tests/c/data_test.c
 -- checks the same cases from C, with the data of both engine modes).
 local kq = require("kq")
@@ -13,6 +14,8 @@ local h = require("spec.helper")
 local READ, WRITE = kq.EVFILT_READ, kq.EVFILT_WRITE
 local EV_ADD, EV_CLEAR, EV_EOF, EV_ONESHOT, EV_ENABLE, EV_DISABLE =
   kq.EV_ADD, kq.EV_CLEAR, kq.EV_EOF, kq.EV_ONESHOT, kq.EV_ENABLE, kq.EV_DISABLE
+local NOTE_LOWAT = kq.NOTE_LOWAT
+local PIPE_SIZE = 65536 -- Linux's and FreeBSD's default pipe size
 
 local function by_filter(evs)
   local t = {}
@@ -283,5 +286,137 @@ describe("a stream socket neither connected nor listening", function()
       end
       assert.are.equal(0, evs[READ].data)
     end
+  end)
+end)
+
+describe("WRITE with NOTE_LOWAT on a pipe", function()
+  -- The free space falls below the mark and comes back by reads.  Since
+  -- Linux 5.5 such a read gives epoll no edge unless the pipe was full.
+  it("fires again, level, once reads bring the free space back to the mark", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local r, w = assert(kt.pipe())
+    defer(function() kt.close(r); kt.close(w) end)
+    h.apply(q, h.ch(w, WRITE, EV_ADD, NOTE_LOWAT, 65000))
+    local evs = h.wait(q)
+    assert.are.equal(1, #evs)
+    assert.are.equal(PIPE_SIZE, evs[1].data)
+    assert(kt.write(w, string.rep("x", 1000)))
+    assert.are.same({}, h.wait(q))
+    assert.are.same({}, h.wait(q, 8, 0.02))
+    assert.are.equal(100, #kt.read(r, 100))
+    assert.are.same({}, h.wait(q)) -- 64636 free: still below
+    assert.are.equal(500, #kt.read(r, 500))
+    for _ = 1, 2 do -- 65136 free: at the mark, and level
+      evs = h.wait(q)
+      assert.are.equal(1, #evs)
+      assert.are.equal(w, evs[1].ident)
+      assert.are.equal(0, evs[1].flags)
+      assert.are.equal(PIPE_SIZE - 400, evs[1].data)
+    end
+    -- Below again, and back once more.
+    assert(kt.write(w, string.rep("x", 1000)))
+    assert.are.same({}, h.wait(q))
+    assert.are.equal(1400, #kt.read(r, 2000))
+    assert.are.equal(PIPE_SIZE, h.wait(q)[1].data)
+  end)
+
+  it("wakes a waiting kevent when another process reads", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local r, w = assert(kt.pipe())
+    defer(function() kt.close(r); kt.close(w) end)
+    h.apply(q, h.ch(w, WRITE, EV_ADD, NOTE_LOWAT, 65000))
+    assert.are.equal(1, #h.wait(q))
+    assert(kt.write(w, string.rep("x", 1000)))
+    assert.are.same({}, h.wait(q))
+    local pid = assert(kt.fork())
+    if pid == 0 then
+      kt.sleep(0.05)
+      kt._exit(kt.read(r, 1000) and 0 or 1)
+    end
+    defer(function() kt.waitpid(pid) end)
+    -- Blocks until the child's read makes room (or 10 s pass).
+    local evs = h.wait(q, 8, 10)
+    assert.are.equal(1, #evs)
+    assert.are.equal(PIPE_SIZE, evs[1].data)
+    local _, status = assert(kt.waitpid(pid))
+    assert.are.equal(0, status)
+  end)
+
+  it("with EV_ONESHOT fires only at the mark, once", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local r, w = assert(kt.pipe())
+    defer(function() kt.close(r); kt.close(w) end)
+    assert(kt.write(w, string.rep("x", 1000)))
+    h.apply(q, h.ch(w, WRITE, EV_ADD | EV_ONESHOT, NOTE_LOWAT, 65000))
+    assert.are.same({}, h.wait(q))
+    assert.are.equal(100, #kt.read(r, 100))
+    assert.are.same({}, h.wait(q)) -- a read, but below the mark
+    assert.are.equal(900, #kt.read(r, 900))
+    local evs = h.wait(q)
+    assert.are.equal(1, #evs)
+    assert.are.equal(EV_ONESHOT, evs[1].flags)
+    assert.are.equal(PIPE_SIZE, evs[1].data)
+    assert.are.same({}, h.wait(q))
+  end)
+
+  it("with EV_CLEAR fires at each read that leaves the mark met", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local r, w = assert(kt.pipe())
+    defer(function() kt.close(r); kt.close(w) end)
+    h.apply(q, h.ch(w, WRITE, EV_ADD | EV_CLEAR, NOTE_LOWAT, 60000))
+    assert.are.equal(PIPE_SIZE, h.wait(q)[1].data)
+    assert.are.same({}, h.wait(q))
+    assert(kt.write(w, string.rep("x", 10000)))
+    assert.are.same({}, h.wait(q)) -- 55536 free
+    assert.are.equal(4000, #kt.read(r, 4000))
+    local evs = h.wait(q) -- 59536 free: below
+    assert.are.same({}, evs)
+    assert.are.equal(1000, #kt.read(r, 1000))
+    evs = h.wait(q)
+    assert.are.equal(1, #evs)
+    assert.are.equal(EV_CLEAR, evs[1].flags)
+    assert.are.equal(PIPE_SIZE - 5000, evs[1].data)
+    assert.are.same({}, h.wait(q))
+    assert.are.equal(5000, #kt.read(r, 5000))
+    assert.are.equal(PIPE_SIZE, h.wait(q)[1].data)
+  end)
+
+  it("reports EV_EOF below the mark once the reader is gone", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local r, w = assert(kt.pipe())
+    local rclosed = false
+    defer(function() kt.close(w); if not rclosed then kt.close(r) end end)
+    h.apply(q, h.ch(w, WRITE, EV_ADD, NOTE_LOWAT, 65000))
+    assert(kt.write(w, string.rep("x", 1000)))
+    h.wait(q)
+    assert.are.same({}, h.wait(q))
+    kt.close(r)
+    rclosed = true
+    local evs = h.wait(q)
+    assert.are.equal(1, #evs)
+    assert.are.equal(EV_EOF, evs[1].flags)
+  end)
+
+  it("evaluates the knote at a modify that removes the mark", function()
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local r, w = assert(kt.pipe())
+    defer(function() kt.close(r); kt.close(w) end)
+    h.apply(q, h.ch(w, WRITE, EV_ADD | EV_CLEAR, NOTE_LOWAT, 65000))
+    assert(kt.write(w, string.rep("x", 1000)))
+    h.wait(q)
+    assert.are.same({}, h.wait(q))
+    -- A modify without NOTE_LOWAT: an EV_CLEAR WRITE knote on a pipe with
+    -- room, evaluated at the modify (FreeBSD: ready at 512 bytes free).
+    h.apply(q, h.ch(w, WRITE, EV_ADD | EV_CLEAR))
+    local evs = h.wait(q)
+    assert.are.equal(1, #evs)
+    assert.are.equal(PIPE_SIZE - 1000, evs[1].data)
+    assert.are.same({}, h.wait(q))
   end)
 end)

@@ -221,6 +221,7 @@ KQE_HIDDEN int kqe_edge_results(struct kqe_queue *q, struct kevent *out, int roo
 KQE_HIDDEN void kqe_fds_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_files_poll(struct kqe_queue *q);
 KQE_HIDDEN void kqe_unconn_poll(struct kqe_queue *q);
+KQE_HIDDEN bool kqe_io_lowat_met(struct knote *kn); /* data >= NOTE_LOWAT mark, or unknown */
 
 /* the other filters; a NULL entry in kqe_filters answers ENOTSUP */
 KQE_HIDDEN extern const struct kqe_filter kqe_filter_user, kqe_filter_timer,
@@ -247,8 +248,10 @@ KQE_HIDDEN void kqe_proc_result(struct kqe_queue *q, pid_t pid);
 
 /* vnode.c: inotify, for VNODE and to wake READ knotes on regular files.
  * kqe_file_watch parks a READ knote on its file's inode: a change there
- * activates it (its event() checks again).  *slot receives the watch, and
- * goes back to NULL if the kernel drops the watch; 0 or an errno. */
+ * activates it (its event() checks again).  It parks a NOTE_LOWAT WRITE
+ * knote on a pipe's inode too: a read of the pipe activates it when
+ * kqe_io_lowat_met says the mark is reached.  *slot receives the watch,
+ * and goes back to NULL if the kernel drops the watch; 0 or an errno. */
 KQE_HIDDEN void kqe_inotify_read(struct kqe_queue *q);
 KQE_HIDDEN int kqe_file_watch(struct kqe_queue *q, struct knote *kn, struct kqe_vwatch **slot);
 KQE_HIDDEN void kqe_file_unwatch(struct kqe_queue *q, struct knote *kn, struct kqe_vwatch **slot);

@@ -54,7 +54,10 @@ struct kqe_fd {
 	bool unconn;
 	struct kqe_fd *unext; /* q->unconn */
 	uint64_t kq_serial;  /* FDK_KQ: which queue (all epolls share one inode) */
-	struct kqe_vwatch *watch; /* files: the READ knote parked on inotify */
+	/* Parked on inotify (vnode.c): a file's READ knote, or a pipe's WRITE
+	 * knote with NOTE_LOWAT (pipe_lowat_park). */
+	struct kqe_vwatch *watch;
+	bool nowatch;        /* a pipe: no inotify watch could be had */
 };
 
 /* q->fast[fd]: what delivers an epoll result for the commonest knote, a
@@ -324,7 +327,11 @@ void kqe_fds_free(struct kqe_queue *q)
 static bool knote_edge(const struct knote *kn)
 {
 	/* NOTE_LOWAT knotes are edge-registered too, so that data below the
-	 * mark does not make a level registration spin. */
+	 * mark does not make a level registration spin.  Above the mark a
+	 * level one stays active and is looked at again at each collection
+	 * (io_after); below it, a new edge must come: data arriving, space
+	 * freed on a socket, or for a pipe's WRITE knote a read of the pipe
+	 * seen by inotify (pipe_lowat_park). */
 	return (kn->flags & EV_CLEAR) || (kn->sfflags & NOTE_LOWAT);
 }
 
@@ -576,6 +583,8 @@ static void io_detach(struct kqe_queue *q, struct knote *kn)
 		if (fde->rd == kn)
 			kqe_file_unwatch(q, kn, &fde->watch);
 	}
+	if (fde->kind == FDK_PIPE && fde->wr == kn)
+		kqe_file_unwatch(q, kn, &fde->watch); /* pipe_lowat_park */
 	if (fde->rd == kn)
 		fde->rd = NULL;
 	if (fde->wr == kn)
@@ -750,6 +759,8 @@ static int io_modify(struct kqe_queue *q, struct knote *kn, const struct kevent 
 	kn->sfflags = kev->fflags;
 	kn->sdata = kev->data;
 	struct kqe_fd *fde = kn->u.io.fde;
+	if (fde->kind == FDK_PIPE && fde->wr == kn && !(kn->sfflags & NOTE_LOWAT))
+		kqe_file_unwatch(q, kn, &fde->watch); /* no mark: no more parking */
 	if (fde->kind != FDK_FILE) {
 		int err = 0;
 		if (knote_edge(kn) != was_edge)
@@ -791,6 +802,32 @@ static void io_disable(struct kqe_queue *q, struct knote *kn)
 	kn->status &= ~KN_ACTIVE;
 }
 
+/* A pipe's WRITE knote with NOTE_LOWAT, parked on the pipe's inode at its
+ * first evaluation: since Linux 5.5 a read of a pipe wakes writers (and so
+ * gives epoll an edge) only when the pipe was full, so once the free space
+ * is below the mark, nothing would ever report that a read brought it back
+ * (FreeBSD evaluates the knote at every read).  inotify's IN_ACCESS does,
+ * from a read in any process; vnode.c activates the knote when the mark is
+ * met (kqe_io_lowat_met).  Nothing spins meanwhile, and a level knote above
+ * the mark costs nothing more: it is looked at each collection anyway.
+ * Without a watch (no inotify left), only epoll's edges come. */
+static void pipe_lowat_park(struct kqe_queue *q, struct knote *kn)
+{
+	struct kqe_fd *fde = kn->u.io.fde;
+	if (fde->watch || fde->nowatch)
+		return;
+	if (kqe_file_watch(q, kn, &fde->watch) != 0)
+		fde->nowatch = true;
+}
+
+bool kqe_io_lowat_met(struct knote *kn)
+{
+	int64_t data;
+	if (kqe_fd_data((int)kn->ident, kn->u.io.fde->kind, kn->filter, &data) < 0)
+		return true; /* let the event op find out (a closed descriptor) */
+	return data >= kn->sdata;
+}
+
 /* Fill an event from the last epoll result or, for files, from the file. */
 static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 {
@@ -818,6 +855,8 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 		ev->ext[0] = KQE_LAZY_MAGIC | ((uint64_t)fde->kind << 8);
 		return 1;
 	}
+	if (lowat && fde->kind == FDK_PIPE && kn->filter == EVFILT_WRITE)
+		pipe_lowat_park(q, kn); /* before the look: no read is missed */
 	int64_t data = 0;
 	if (kqe_fd_data(fde->fd, fde->kind, kn->filter, &data) < 0)
 		data = 0;

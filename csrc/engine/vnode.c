@@ -1,6 +1,7 @@
 /*
  * vnode.c - EVFILT_VNODE (semantics §4.6, §6.2, §6.3), and the inotify
- * wake-up of READ knotes parked on regular files (readiness.c).
+ * wake-up of READ knotes parked on regular files and of NOTE_LOWAT WRITE
+ * knotes parked on pipes (readiness.c).
  *
  * One inotify instance per queue, made on first use and registered in the
  * queue's epoll (TAG_INOTIFY).  A knote watches "/proc/self/fd/N", which
@@ -182,14 +183,25 @@ static void activate(struct kqe_queue *q, struct knote *kn)
 	kqe_knote_activate(q, kn);
 }
 
+/* A READ knote parked on a file: activated, its event() looks at the
+ * file.  A pipe's NOTE_LOWAT WRITE knote: the reader read, so the free
+ * space grew; activated only if it now reaches the mark, as FreeBSD
+ * evaluates the filter at each read (an EV_ONESHOT knote, delivered from
+ * the ready list without a second look, must not fire below the mark). */
+static void wake_io(struct kqe_queue *q, struct knote *kn)
+{
+	if (kn->filter == EVFILT_READ || kqe_io_lowat_met(kn))
+		activate(q, kn);
+}
+
 /* The kernel dropped the watch (IN_IGNORED: inode gone or unmounted). */
 static void watch_gone(struct kqe_queue *q, struct kqe_vwatch *w)
 {
 	for (int i = 0; i < w->n; i++) {
 		struct knote *kn = w->m[i].kn;
 		*w->m[i].slot = NULL;
-		if (kn->filter == EVFILT_READ)
-			activate(q, kn); /* looked at again, and polled from now on */
+		if (kn->filter == EVFILT_READ || kn->filter == EVFILT_WRITE)
+			wake_io(q, kn); /* looked at again, and polled (files) from now on */
 	}
 	watch_free(q, w, false);
 }
@@ -315,7 +327,11 @@ int kqe_file_watch(struct kqe_queue *q, struct knote *kn, struct kqe_vwatch **sl
 	struct stat sb;
 	if (fstat((int)kn->ident, &sb) < 0)
 		return errno;
-	uint32_t mask = IN_MODIFY | IN_ATTRIB | (S_ISDIR(sb.st_mode) ? ENTRY_EVENTS : 0);
+	/* A pipe's WRITE knote: a read of the pipe (IN_ACCESS, from any
+	 * process) is what makes room. */
+	uint32_t mask = kn->filter == EVFILT_WRITE
+				? IN_ACCESS
+				: IN_MODIFY | IN_ATTRIB | (S_ISDIR(sb.st_mode) ? ENTRY_EVENTS : 0);
 	return watch_join(q, (int)kn->ident, &sb, kn, slot, mask);
 }
 
@@ -542,6 +558,11 @@ static void dispatch(struct kqe_queue *q, struct kqe_vnstate *st, struct kqe_vwa
 				activate(q, kn); /* its event() looks at the file */
 			continue;
 		}
+		if (kn->filter == EVFILT_WRITE) {
+			if (m & IN_ACCESS)
+				wake_io(q, kn); /* a pipe was read: room for the mark? */
+			continue;
+		}
 		if (m & IN_UNMOUNT) {
 			/* FreeBSD's revoke: EV_EOF, and the knote goes with it. */
 			kn->u.vn.s->vflags |= VN_REVOKED;
@@ -601,8 +622,8 @@ static void overflow(struct kqe_queue *q, struct kqe_vnstate *st)
 		for (struct kqe_vwatch *w = st->tab[i]; w; w = w->hnext) {
 			for (int j = 0; j < w->n; j++) {
 				struct knote *kn = w->m[j].kn;
-				if (kn->filter == EVFILT_READ) {
-					activate(q, kn);
+				if (kn->filter == EVFILT_READ || kn->filter == EVFILT_WRITE) {
+					wake_io(q, kn);
 					continue;
 				}
 				kn->u.vn.s->vflags |= VN_STAT | VN_OVERFLOW;

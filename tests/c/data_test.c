@@ -32,13 +32,12 @@
  * (fd_result, io_event, the ready list).  "fast path vs general path" runs
  * both on one socket side by side.
  *
- * Three departures from FreeBSD that this test found are engine bugs, not
+ * Three departures from FreeBSD that this test found were engine bugs, not
  * documented limits (READ on a pipe's write end; a never-connected stream
  * socket, and a listener made from one; a pipe's WRITE NOTE_LOWAT knote).
- * Each has a KNOWN_BUG_* switch at its case: while it is 1 the test
- * expects today's wrong behaviour and prints a note, so the suite passes
- * and a fix cannot go unnoticed; the fix sets it to 0, which turns on
- * FreeBSD's expectations.
+ * Each has a KNOWN_BUG_* switch at its case, now 0 since the engine was
+ * fixed: 0 checks FreeBSD's behaviour; 1 expects the old, wrong one and
+ * prints a note (to check the test itself against an unfixed engine).
  *
  * Loopback TCP and ptys move bytes in the kernel asynchronously: before an
  * assertion the test waits (bounded) until the descriptor holds what was
@@ -1178,16 +1177,18 @@ static void test_eof(void)
 }
 
 /*
- * KNOWN ENGINE BUG, reported and left to the engine: a WRITE knote with
- * NOTE_LOWAT on a pipe (level, no EV_CLEAR) that stopped firing because the
- * free space fell below the mark never fires again when the reader drains
- * the pipe, although space >= mark (FreeBSD fires: the knote is evaluated
- * again after a read).  NOTE_LOWAT knotes are edge-registered in epoll, and
- * since Linux 5.5 a pipe read wakes writers only when the pipe was full, so
- * no edge comes.  While this is 1 the test expects no event there, so a fix
- * cannot go unnoticed: set it to 0 with the fix.
+ * ENGINE BUG, FIXED: a WRITE knote with NOTE_LOWAT on a pipe (level, no
+ * EV_CLEAR) that stopped firing because the free space fell below the mark
+ * never fired again when the reader drained the pipe, although space >=
+ * mark (FreeBSD fires: the knote is evaluated again after a read).
+ * NOTE_LOWAT knotes are edge-registered in epoll, and since Linux 5.5 a
+ * pipe read wakes writers only when the pipe was full, so no edge came.
+ * The engine now parks such a knote on the pipe's inode with inotify
+ * (IN_ACCESS: a read), which brings it back when the mark is met
+ * (readiness.c, pipe_lowat_park).  1 expects the old silence; 0 expects
+ * FreeBSD's event.
  */
-#define KNOWN_BUG_PIPE_WRITE_LOWAT 1
+#define KNOWN_BUG_PIPE_WRITE_LOWAT 0
 
 /* NOTE_LOWAT: nothing below the mark, the bytes available at or above it;
  * EOF fires below it.  Data is computed at delivery in lazy mode too. */
@@ -1250,6 +1251,15 @@ static void test_lowat(void)
 	EXPECT(&p, pp[1], EVFILT_WRITE, NONE, 0);
 #else
 	EXPECT(&p, pp[1], EVFILT_WRITE, PIPE_SIZE, 0);
+	EXPECT(&p, pp[1], EVFILT_WRITE, PIPE_SIZE, 0);
+	/* Below the mark again, a read that stays below, one that meets it. */
+	PUT(pp[1], 1000);
+	EXPECT(&p, pp[1], EVFILT_WRITE, NONE, 0);
+	TAKE(pp[0], 100);
+	EXPECT(&p, pp[1], EVFILT_WRITE, NONE, 0);
+	TAKE(pp[0], 500);
+	EXPECT(&p, pp[1], EVFILT_WRITE, PIPE_SIZE - 400, 0);
+	TAKE(pp[0], 400);
 #endif
 	qp_close(&p);
 	close(pp[0]);
