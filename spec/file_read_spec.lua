@@ -78,6 +78,29 @@ describe("regular files", function()
     assert.are.equal(5, one(q, fd, READ).data)
   end)
 
+  it("EV_ONESHOT READ at EOF ignores a write in place, and fires once at an append", function()
+    -- FreeBSD evaluates the knote at the write: one that leaves nothing to
+    -- read past the offset does not activate it (a oneshot knote is then
+    -- delivered without a second look, so it must not be activated).
+    local defer = h.closer()
+    local q = h.newq(defer)
+    local fd, p = tmpfile(defer, "0123456789")
+    assert(kt.lseek(fd, 10, "set"))
+    h.apply(q, h.ch(fd, READ, EV_ADD | kq.EV_ONESHOT))
+    assert.are.same({}, wait(q))
+    local w = assert(kt.open(p, "rw"))
+    defer(function() kt.close(w) end)
+    assert(kt.write(w, "XY")) -- bytes 0 and 1 rewritten: size unchanged
+    assert.are.same({}, wait(q, 0.05))
+    assert(kt.lseek(w, 0, "end"))
+    assert(kt.write(w, "abc"))
+    local ev = one(q, fd, READ)
+    assert.are.equal(3, ev.data)
+    assert.are.equal(kq.EV_ONESHOT, ev.flags & kq.EV_ONESHOT)
+    assert(kt.write(w, "d"))
+    assert.are.same({}, wait(q, 0.05)) -- gone with its delivery
+  end)
+
   it("READ comes back after reading to EOF and another append", function()
     local defer = h.closer()
     local q = h.newq(defer)

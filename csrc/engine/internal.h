@@ -222,6 +222,7 @@ KQE_HIDDEN void kqe_fds_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_files_poll(struct kqe_queue *q);
 KQE_HIDDEN void kqe_unconn_poll(struct kqe_queue *q);
 KQE_HIDDEN bool kqe_io_lowat_met(struct knote *kn); /* data >= NOTE_LOWAT mark, or unknown */
+KQE_HIDDEN bool kqe_io_read_met(struct knote *kn);  /* a file READ knote's condition, or unknown */
 
 /* the other filters; a NULL entry in kqe_filters answers ENOTSUP */
 KQE_HIDDEN extern const struct kqe_filter kqe_filter_user, kqe_filter_timer,

@@ -820,6 +820,15 @@ static void pipe_lowat_park(struct kqe_queue *q, struct knote *kn)
 		fde->nowatch = true;
 }
 
+bool kqe_io_read_met(struct knote *kn)
+{
+	int64_t data;
+	if (kn->u.io.fde->kind != FDK_FILE ||
+	    kqe_fd_data((int)kn->ident, FDK_FILE, EVFILT_READ, &data) < 0)
+		return true; /* let the event op find out (a closed descriptor) */
+	return data != 0 || (kn->sfflags & NOTE_FILE_POLL);
+}
+
 bool kqe_io_lowat_met(struct knote *kn)
 {
 	int64_t data;

@@ -188,9 +188,19 @@ static void activate(struct kqe_queue *q, struct knote *kn)
  * space grew; activated only if it now reaches the mark, as FreeBSD
  * evaluates the filter at each read (an EV_ONESHOT knote, delivered from
  * the ready list without a second look, must not fire below the mark). */
+/* An I/O knote woken by inotify is activated when its condition holds
+ * now.  FreeBSD evaluates a knote at the change that activates it, and a
+ * oneshot knote is then delivered without a second look (drain_ready):
+ * a oneshot READ knote must not be activated by a write that leaves
+ * nothing to read (in place, at the reader's offset), nor a WRITE knote
+ * while a pipe has less room than its NOTE_LOWAT mark.  Other READ knotes
+ * are looked at again when collected, at no extra cost. */
 static void wake_io(struct kqe_queue *q, struct knote *kn)
 {
-	if (kn->filter == EVFILT_READ || kqe_io_lowat_met(kn))
+	bool met = kn->filter == EVFILT_READ
+			   ? !(kn->flags & EV_ONESHOT) || kqe_io_read_met(kn)
+			   : kqe_io_lowat_met(kn);
+	if (met)
 		activate(q, kn);
 }
 
@@ -200,8 +210,10 @@ static void watch_gone(struct kqe_queue *q, struct kqe_vwatch *w)
 	for (int i = 0; i < w->n; i++) {
 		struct knote *kn = w->m[i].kn;
 		*w->m[i].slot = NULL;
-		if (kn->filter == EVFILT_READ || kn->filter == EVFILT_WRITE)
-			wake_io(q, kn); /* looked at again, and polled (files) from now on */
+		if (kn->filter == EVFILT_READ)
+			activate(q, kn); /* looked at again, and polled from now on */
+		else if (kn->filter == EVFILT_WRITE)
+			wake_io(q, kn);
 	}
 	watch_free(q, w, false);
 }
@@ -553,9 +565,11 @@ static void dispatch(struct kqe_queue *q, struct kqe_vnstate *st, struct kqe_vwa
 	for (int i = 0; i < w->n; i++) {
 		struct knote *kn = w->m[i].kn;
 		if (kn->filter == EVFILT_READ) {
-			if ((m & (IN_MODIFY | IN_ATTRIB | IN_UNMOUNT | ENTRY_EVENTS)) &&
-			    (!child || (m & ENTRY_EVENTS)))
-				activate(q, kn); /* its event() looks at the file */
+			if (m & IN_UNMOUNT)
+				activate(q, kn); /* revoked: EV_EOF whatever it holds */
+			else if ((m & (IN_MODIFY | IN_ATTRIB | ENTRY_EVENTS)) &&
+				 (!child || (m & ENTRY_EVENTS)))
+				wake_io(q, kn); /* its event() looks at the file */
 			continue;
 		}
 		if (kn->filter == EVFILT_WRITE) {
