@@ -551,9 +551,11 @@ describe("a descriptor closed while watched", function()
     h.apply(q, h.ch(b, READ, EV_ADD, 0, 0, "old"))
     assert(kt.write(a, "stale"))
     assert.are.equal("old", h.wait(q)[1].udata)
-    kt.close(b)
-    -- Give the number b to a new socket.
+    -- Give the number b to a new socket.  The pair is made while b is
+    -- still open, so that neither end can take the number b (dup2 onto
+    -- y would close the peer).
     local x, y = h.pair(defer)
+    kt.close(b)
     assert.are.equal(b, kt.dup2(x, b))
     defer(function() kt.close(b) end)
     h.apply(q, h.ch(b, READ, EV_ADD, 0, 0, "new"))

@@ -183,18 +183,14 @@ static void activate(struct kqe_queue *q, struct knote *kn)
 	kqe_knote_activate(q, kn);
 }
 
-/* A READ knote parked on a file: activated, its event() looks at the
- * file.  A pipe's NOTE_LOWAT WRITE knote: the reader read, so the free
- * space grew; activated only if it now reaches the mark, as FreeBSD
- * evaluates the filter at each read (an EV_ONESHOT knote, delivered from
- * the ready list without a second look, must not fire below the mark). */
-/* An I/O knote woken by inotify is activated when its condition holds
- * now.  FreeBSD evaluates a knote at the change that activates it, and a
- * oneshot knote is then delivered without a second look (drain_ready):
- * a oneshot READ knote must not be activated by a write that leaves
- * nothing to read (in place, at the reader's offset), nor a WRITE knote
- * while a pipe has less room than its NOTE_LOWAT mark.  Other READ knotes
- * are looked at again when collected, at no extra cost. */
+/* An I/O knote woken by inotify, activated when its condition holds now:
+ * FreeBSD evaluates a knote at the change that activates it, and an
+ * EV_ONESHOT knote is then delivered from the ready list without a second
+ * look (drain_ready).  A READ knote parked on a file: a oneshot one only
+ * if the file has something to read past its offset (a write in place at
+ * EOF leaves nothing); others are looked at again when collected.  A
+ * pipe's NOTE_LOWAT WRITE knote: the reader read, so the free space grew;
+ * activated only if it now reaches the mark. */
 static void wake_io(struct kqe_queue *q, struct knote *kn)
 {
 	bool met = kn->filter == EVFILT_READ
