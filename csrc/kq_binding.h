@@ -75,6 +75,20 @@ int kq_type(lua_State *L);
 /* kq_kevent.c */
 void kq_kevent_open(lua_State *L);
 
+/* Whether an entry's data was left by the engine to be computed on first
+ * read (kqe.h): an event marked lazy; an error entry's data is its errno.
+ * Asked once per delivered entry, so inline rather than kqe_event_is_lazy. */
+static inline int kq_entry_is_lazy(const struct kevent *ev)
+{
+#ifdef KQ_HAVE_LAZY_DATA
+	return !(ev->flags & EV_ERROR) &&
+	       (ev->ext[0] & KQE_LAZY_MASK) == KQE_LAZY_MAGIC;
+#else
+	(void)ev;
+	return 0;
+#endif
+}
+
 /* kq_view.c: an eventlist of read-only views (kq.eventlist).  One kevent
  * call's handle on such a list; `keys` is the stack slot of the interned
  * "ident", followed by "filter", "flags", "fflags", "data" and "udata". */
@@ -85,8 +99,8 @@ struct kq_views {
 	int list, keys, meta, header, views, values; /* stack slots */
 };
 int kq_eventlist(lua_State *L);
-/* Whether the table at `list` is a kq.eventlist; if so pushes three
- * slots and fills *v for kq_views_put. */
+/* Whether the table at `list` is a kq.eventlist; if so pushes four
+ * slots (its metatable, header, views, values) and fills *v. */
 int kq_views_begin(lua_State *L, struct kq_views *v, int list, int keys);
 /* eventlist[idx] = entry `ev`, udata value at stack slot `ud` (0: nil). */
 void kq_views_put(struct kq_views *v, lua_Integer idx,

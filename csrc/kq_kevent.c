@@ -665,8 +665,7 @@ static void kq_putentry(struct kq_call *c, const struct kevent *ev, int ud)
 	if (lua_getmetatable(L, t))
 		mt = t + 1;
 #ifdef KQ_HAVE_LAZY_DATA
-	lazy = !(ev->flags & EV_ERROR) &&
-	       (ev->ext[0] & KQE_LAZY_MASK) == KQE_LAZY_MAGIC;
+	lazy = kq_entry_is_lazy(ev);
 	if (lazy) {
 		int same;
 
@@ -939,10 +938,7 @@ static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
 				kq_release(c, token);
 			}
 		}
-		if (c->isviews)
-			kq_views_put(&c->views, ++c->written, &ev, ud);
-		else
-			kq_putentry(c, &ev, ud);
+		kq_putentry(c, &ev, ud);
 		if (ud != 0)
 			lua_pop(c->L, 1);
 	}
@@ -1000,9 +996,10 @@ static int kq_kevent(lua_State *L)
 		      "table expected when nevents > 0");
 	cap = nevents > KQ_BUFMAX ? KQ_BUFMAX : (int)nevents;
 	lua_settop(L, KQ_NARGS);
-	/* The keys, the four slots below and the temporaries of one entry
-	 * or change exceed the LUA_MINSTACK slots a C function gets. */
-	luaL_checkstack(L, KQ_UV_LAZYNAME + 7 + 16, "kevent");
+	/* The keys, the four slots below, the four of a kq.eventlist and the
+	 * temporaries of one entry or change exceed the LUA_MINSTACK slots a
+	 * C function gets. */
+	luaL_checkstack(L, KQ_UV_LAZYNAME + 8 + 16, "kevent");
 	{
 		int k;
 

@@ -419,16 +419,12 @@ void kq_views_put(struct kq_views *v, lua_Integer idx,
 	struct kq_viewslot *s;
 	const void *view;
 	unsigned set;
-	int lazy = 0;
+	int lazy = kq_entry_is_lazy(ev);
 
 	if ((size_t)idx > vl->nslots || vl->slots[idx - 1].view == NULL) {
 		kq_views_grow(v, idx);
 		kq_views_make(v, idx);
 	}
-#ifdef KQ_HAVE_LAZY_DATA
-	lazy = !(ev->flags & EV_ERROR) &&
-	       (ev->ext[0] & KQE_LAZY_MASK) == KQE_LAZY_MAGIC;
-#endif
 	/* The shadow is updated before any write (see the file comment). */
 	s = &vl->slots[idx - 1];
 	view = s->view;
