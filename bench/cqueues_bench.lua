@@ -37,7 +37,8 @@ end
 step() -- the coroutines start and poll
 for _ = 1, 20 do step() end -- warm-up
 count = 0
-local c0 = bu.cputime()
+local clock = require("benchclock")
+clock.start()
 local t1
 local t0 = now()
 repeat
@@ -46,6 +47,5 @@ repeat
   end
   t1 = now()
 until t1 - t0 >= limit
-local c1 = bu.cputime()
-io.write(string.format("ns=%.2f cpu=%.2f units=%d\n", (t1 - t0) / count,
-  (c1 - c0) / count, count))
+clock.stop()
+clock.report(t1 - t0, count)

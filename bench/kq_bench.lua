@@ -16,15 +16,9 @@ local NREADY, EVCAP, NREG, CHUNK = 1000, 1024, 10000, 1000
 local fds_at_start = bu.fdcount()
 local kq = require("kq")
 
--- CPU time (user + system) of the timed stretches, next to the wall time.
-local cpu_spent, cpu_mark = 0, 0
-local function cpu_start() cpu_mark = bu.cputime() end
-local function cpu_stop() cpu_spent = cpu_spent + bu.cputime() - cpu_mark end
-
-local function report(ns, units, extra)
-  io.write(string.format("ns=%.2f cpu=%.2f units=%d%s\n", ns / units,
-    cpu_spent / units, units, extra and (" " .. extra) or ""))
-end
+-- CPU time of the timed stretches and the result line (benchclock.lua).
+local clock = require("benchclock")
+local cpu_start, cpu_stop, report = clock.start, clock.stop, clock.report
 
 local function check(got, want, what, msg)
   if got ~= want then
@@ -162,7 +156,7 @@ local function timers()
   local lists = lists_for(nt)
   local evl = {}
   timer_cycle(lists_for(nt // 10 + 1), nt // 10 + 1, evl) -- warm-up
-  cpu_spent = 0
+  clock.reset()
   local spent, count, maxfds = 0, 0, 0
   repeat
     local ns, fds = timer_cycle(lists, nt, evl)

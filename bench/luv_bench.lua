@@ -23,15 +23,9 @@ local NREADY, NREG = 1000, 10000
 local fds_at_start = bu.fdcount()
 local uv = require("luv")
 
--- CPU time (user + system) of the timed stretches, next to the wall time.
-local cpu_spent, cpu_mark = 0, 0
-local function cpu_start() cpu_mark = bu.cputime() end
-local function cpu_stop() cpu_spent = cpu_spent + bu.cputime() - cpu_mark end
-
-local function report(ns, units, extra)
-  io.write(string.format("ns=%.2f cpu=%.2f units=%d%s\n", ns / units,
-    cpu_spent / units, units, extra and (" " .. extra) or ""))
-end
+-- CPU time of the timed stretches and the result line (benchclock.lua).
+local clock = require("benchclock")
+local cpu_start, cpu_stop, report = clock.start, clock.stop, clock.report
 
 local function ready()
   local fds = bu.socketpairs(NREADY)
@@ -113,7 +107,7 @@ local function timers()
     return (t1 - t0) + (t3 - t2), fds
   end
   cycle(nt // 10 + 1) -- warm-up
-  cpu_spent = 0
+  clock.reset()
   local spent, count, maxfds = 0, 0, 0
   repeat
     local ns, fds = cycle(nt)
