@@ -62,6 +62,18 @@ local function plain_and_views()
   return plain, evl, a
 end
 
+-- A socket b with `bytes` from its peer a, under a READ knote (flags
+-- EV_ADD by default, udata `udata`), collected once into a kq.eventlist.
+local function read_view(bytes, udata, flags)
+  local q = h.newq(defer)
+  local a, b = h.pair(defer)
+  h.apply(q, h.ch(b, READ, flags or EV_ADD, 0, 0, udata))
+  assert(kt.write(a, bytes))
+  local evl = kq.eventlist()
+  assert.are.equal(1, q:kevent(nil, evl, 1, 0))
+  return q, evl, a, b
+end
+
 local function trigger(q, id)
   h.apply(q, h.ch(id, USER, kq.EV_KEEPUDATA, TRIGGER))
 end
@@ -217,12 +229,7 @@ describe("a view is read-only", function()
   end
 
   it("assigning any of the six fields raises, naming kq.copy", function()
-    local q = h.newq(defer)
-    local a, b = h.pair(defer)
-    h.apply(q, h.ch(b, READ, EV_ADD, 0, 0, "u"))
-    assert(kt.write(a, "abc"))
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
+    local _, evl = read_view("abc", "u")
     local v = evl[1]
     local before = fields(v)
     for _, k in ipairs(FIELDS) do
@@ -268,12 +275,7 @@ describe("a view is read-only", function()
   end)
 
   it("data that was not read yet cannot be assigned either", function()
-    local q = h.newq(defer)
-    local a, b = h.pair(defer)
-    h.apply(q, h.ch(b, READ, EV_ADD))
-    assert(kt.write(a, "abcd"))
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
+    local _, evl = read_view("abcd")
     local v = evl[1]
     read_only(function() v.data = 100 end)
     assert.are.equal(4, v.data)
@@ -436,12 +438,7 @@ describe("kq.copy", function()
   end)
 
   it("resolves data at the time of the copy", function()
-    local q = h.newq(defer)
-    local a, b = h.pair(defer)
-    h.apply(q, h.ch(b, READ, EV_ADD))
-    assert(kt.write(a, "abc"))
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
+    local _, evl, a = read_view("abc")
     local v = evl[1]
     assert(kt.write(a, "de"))
     local c = kq.copy(v)
@@ -528,12 +525,7 @@ end)
 
 describe("READ data in a view", function()
   it("is computed when first read, then stays until a later call", function()
-    local q = h.newq(defer)
-    local a, b = h.pair(defer)
-    h.apply(q, h.ch(b, READ, EV_ADD))
-    assert(kt.write(a, "abc"))
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
+    local q, evl, a, b = read_view("abc")
     local v = evl[1]
     assert.are.equal(3, v.data)
     assert(kt.write(a, "de"))
@@ -558,12 +550,7 @@ describe("READ data in a view", function()
   end)
 
   it("of an unread event is not carried into the slot's next event", function()
-    local q = h.newq(defer)
-    local a, b = h.pair(defer)
-    h.apply(q, h.ch(b, READ, EV_ADD | EV_ONESHOT))
-    assert(kt.write(a, "abc"))
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
+    local q, evl, a, b = read_view("abc", nil, EV_ADD | EV_ONESHOT)
     local v = evl[1]
     assert.are.equal(READ, v.filter)
     -- data never read; the next event in the slot is a USER one
@@ -697,12 +684,7 @@ end)
 
 describe("a view handed back as a change", function()
   it("gives its ident and filter to an EV_DELETE", function()
-    local q = h.newq(defer)
-    local a, b = h.pair(defer)
-    h.apply(q, h.ch(b, READ, EV_ADD))
-    assert(kt.write(a, "x"))
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
+    local q, evl, _, b = read_view("x")
     local ev = evl[1]
     assert.are.equal(0, q:kevent({ { ident = ev.ident, filter = ev.filter,
       flags = EV_DELETE } }))
