@@ -128,13 +128,7 @@ local function sock_path(defer)
   return path
 end
 
--- A TCP port on 127.0.0.1 where nobody listens (it was just closed).
-local function closed_port()
-  local srv = assert(socket.bind("127.0.0.1", 0))
-  local _, port = srv:getsockname()
-  srv:close()
-  return port
-end
+local closed_port = h.closed_port
 
 describe("a stream socket neither connected nor listening", function()
   for _, kind in ipairs({ "TCP", "AF_UNIX" }) do

@@ -74,6 +74,16 @@ local function read_view(bytes, udata, flags)
   return q, evl, a, b
 end
 
+-- A ready USER knote id (udata `udata`) collected once into a new
+-- kq.eventlist: the queue, the list and its first view.
+local function user_view(id, udata)
+  local q = h.newq(defer)
+  ready_user(q, id, udata)
+  local evl = kq.eventlist()
+  assert.are.equal(1, q:kevent(nil, evl, 1, 0))
+  return q, evl, evl[1]
+end
+
 local function trigger(q, id)
   h.apply(q, h.ch(id, USER, kq.EV_KEEPUDATA, TRIGGER))
 end
@@ -196,11 +206,7 @@ describe("a view", function()
   end)
 
   it("is a table whose metatable is the protected string kq.event", function()
-    local q = h.newq(defer)
-    ready_user(q, 1)
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
-    local v = evl[1]
+    local _, _, v = user_view(1)
     assert.are.equal("table", type(v))
     assert.are.equal("kq.event", getmetatable(v))
     assert.has_error(function() setmetatable(v, {}) end)
@@ -241,11 +247,7 @@ describe("a view is read-only", function()
   end)
 
   it("assigning a new field raises, and the field stays absent", function()
-    local q = h.newq(defer)
-    ready_user(q, 1)
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
-    local v = evl[1]
+    local _, _, v = user_view(1)
     read_only(function() v.mine = true end)
     read_only(function() v[1] = "x" end)
     assert.is_nil(v.mine)
@@ -253,11 +255,7 @@ describe("a view is read-only", function()
   end)
 
   it("no table reached through a view changes its fields", function()
-    local q = h.newq(defer)
-    ready_user(q, 1, "u")
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
-    local v = evl[1]
+    local q, evl, v = user_view(1, "u")
     for _, k in ipairs({ "__index", "__newindex", "__metatable", "__pairs" }) do
       local t = v[k]
       if type(t) == "table" then
@@ -506,11 +504,7 @@ describe("pairs over a view", function()
   end)
 
   it("leaves out a nil udata, and follows the slot's latest event", function()
-    local q = h.newq(defer)
-    ready_user(q, 1, "one")
-    local evl = kq.eventlist()
-    assert.are.equal(1, q:kevent(nil, evl, 1, 0))
-    local v = evl[1]
+    local q, evl, v = user_view(1, "one")
     assert.are.same({ ident = 1, filter = USER, flags = EV_CLEAR, fflags = 0,
       data = 0, udata = "one" }, (collect(v)))
     h.apply(q, h.ch(1, USER, EV_DELETE))

@@ -51,13 +51,7 @@ local function eventually(cond, limit)
   return cond()
 end
 
--- A port nobody listens on: bind one, note it, close it.
-local function closed_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
+local closed_port = h.closed_port
 
 -- --verbose output for five hang-ups: six lines plus a description each,
 -- EV_EOF with `fflags` matching the pattern; the order they come in is the

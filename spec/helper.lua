@@ -3,6 +3,7 @@
 --
 --   h.fdcount()          open descriptors of this process (Linux), or -1
 --   h.no_fd_leak(fn)     runs fn and asserts the descriptor count is back
+--   h.closed_port()      a TCP port on 127.0.0.1 where nobody listens
 --   h.tracker()          track, gone: gone() says whether every value
 --                        passed to track(v) has been collected
 --   assert.os_error(en, v, msg, errno)
@@ -53,6 +54,14 @@ function h.tracker()
     collectgarbage()
     return next(weak) == nil
   end
+end
+
+-- A TCP port on 127.0.0.1 where nobody listens: bound, noted, closed.
+function h.closed_port()
+  local srv = assert(require("socket").bind("127.0.0.1", 0))
+  local _, port = srv:getsockname()
+  srv:close()
+  return port
 end
 
 function h.fdcount()
