@@ -37,14 +37,7 @@ DESTDIR =
 BUSTED = busted
 LUACHECK = luacheck
 
-BINDING_SRC = csrc/kq_core.c csrc/kq_queue.c csrc/kq_kevent.c \
-	csrc/kq_constants.c csrc/kq_view.c
-BINDING_H = csrc/kq_binding.h csrc/kq_sys.h
-# The Linux engine (csrc/engine); empty on systems with a native kqueue.
-ENGINE_SRC = csrc/engine/engine.c csrc/engine/knote.c \
-	csrc/engine/readiness.c csrc/engine/user.c csrc/engine/timer.c \
-	csrc/engine/signal.c csrc/engine/proc.c csrc/engine/vnode.c
-ENGINE_H = csrc/engine/kqe.h csrc/engine/internal.h
+include csrc/sources.mk
 
 DEB_PACKAGES = lua5.4 liblua5.4-dev luarocks lua-busted lua-socket \
 	lua-check lua-luv lua-cqueues pkg-config gcc make
