@@ -16,7 +16,8 @@ files["rockspec/"] = { std = "+rockspec" }
 stds.rockspec = {
   globals = {
     "rockspec_format", "package", "version", "source", "description",
-    "dependencies", "build_dependencies", "test_dependencies", "build",
+    "supported_platforms", "dependencies", "build_dependencies",
+    "test_dependencies", "build",
     "test",
   },
 }
