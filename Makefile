@@ -6,6 +6,7 @@
 #   make lint         luacheck
 #   make install      kq/core.so and kq/init.lua under DESTDIR/PREFIX
 #   make deps         install missing Debian packages (as root)
+#   make rock         build/rock/kq-VERSION-1.src.rock, the release rock
 #
 # CFLAGS, LIBFLAG and LUA_INCDIR may be given on the command line, as
 # LuaRocks does; the flags the build needs live in KQ_CFLAGS, so that
@@ -39,8 +40,12 @@ LUACHECK = luacheck
 
 include csrc/sources.mk
 
+# What `make test` and `make example` need, and the other Luas for
+# `make test LUA=...` and `make check-rock LUA=...` (git and zip: make rock).
 DEB_PACKAGES = lua5.4 liblua5.4-dev luarocks lua-busted lua-socket \
-	lua-check lua-luv lua-cqueues pkg-config gcc make
+	lua-check lua-luv lua-cqueues pkg-config gcc make \
+	lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
+	luajit libluajit-5.1-dev git zip
 
 all: build/kq/core.so build/kqtest.so
 
@@ -78,11 +83,17 @@ install: build/kq/core.so
 	cp build/kq/core.so $(DESTDIR)$(INST_LIBDIR)/kq/core.so
 	cp lua/kq/init.lua $(DESTDIR)$(INST_LUADIR)/kq/init.lua
 
+# Also what `luarocks make` leaves in the checkout: objects beside the
+# sources and kq/core.so at the top.
 clean:
 	rm -rf build build-asan bench/build fuzz/corpus-tmp
+	find csrc -name "*.o" -exec rm -f {} +
+	rm -f kq/core.so
+	if [ -d kq ]; then rmdir kq; fi
 
 # Installs what is missing when run as root on Debian; otherwise prints
-# the command and fails.  Without dpkg it only says so.
+# the command to run (with sudo where there is one, else su -c) and fails.
+# Without dpkg it only says so.
 deps:
 	@if ! command -v dpkg >/dev/null 2>&1; then \
 		echo "deps: no dpkg; install by hand: $(DEB_PACKAGES)"; \
@@ -90,17 +101,48 @@ deps:
 	fi; \
 	missing=""; \
 	for p in $(DEB_PACKAGES); do \
-		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+			grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "`id -u`" = 0 ]; then \
 		apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	elif command -v sudo >/dev/null 2>&1; then \
+		echo "deps: missing Debian packages; run:"; \
+		echo "  sudo apt-get update && sudo apt-get install -y$$missing"; \
+		exit 1; \
 	else \
-		echo "deps: missing packages; run:"; \
-		echo "  sudo apt-get install -y$$missing"; \
+		echo "deps: missing Debian packages; run (as root, no sudo here):"; \
+		echo "  su -c 'apt-get update && apt-get install -y$$missing'"; \
 		exit 1; \
 	fi
+
+# ---- the release rock (README "Packaging") --------------------------------
+# `make dist` writes the archive the release rockspec's source.url names:
+# the tracked files of the working tree (committed or not) under
+# kq-$(KQ_VERSION)/.  `make rock` packs it with that rockspec into a source
+# rock, as `luarocks pack` would, without fetching anything.
+# `make check-rock LUA=lua5.1` installs that rock from a local rocks server
+# into an empty tree and loads it from elsewhere (tests/rock/install.sh).
+KQ_VERSION = 0.1.0
+ROCK_REV = 1
+ROCK_DIR = build/rock
+ROCK = kq-$(KQ_VERSION)-$(ROCK_REV)
+
+dist:
+	mkdir -p $(ROCK_DIR)
+	stash=`git stash create` && git archive --prefix=kq-$(KQ_VERSION)/ \
+		-o $(ROCK_DIR)/kq-$(KQ_VERSION).tar.gz $${stash:-HEAD}
+
+rock: dist
+	cp rockspec/$(ROCK).rockspec $(ROCK_DIR)/
+	cd $(ROCK_DIR) && rm -f $(ROCK).src.rock && zip -q $(ROCK).src.rock \
+		$(ROCK).rockspec kq-$(KQ_VERSION).tar.gz
+	@echo "rock: $(ROCK_DIR)/$(ROCK).src.rock"
+
+check-rock: deps rock
+	sh tests/rock/install.sh $(LUA) $(ROCK_DIR)/$(ROCK).src.rock
 
 # ---- benchmarks (bench/RESULTS.md); times are reported, never judged ----
 bench: all
@@ -161,4 +203,4 @@ FUZZ_SECONDS = 60
 fuzz:
 	$(MAKE) -f fuzz/Makefile FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
 
-.PHONY: check-native-build fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind
+.PHONY: dist rock check-rock check-native-build fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind
