@@ -6,6 +6,11 @@
 --   h.closed_port()      a TCP port on 127.0.0.1 where nobody listens
 --   h.tracker()          track, gone: gone() says whether every value
 --                        passed to track(v) has been collected
+--   h.is_integer(v)      v is an integer: the integer subtype on 5.3+, a
+--                        whole number within +-2^53 on 5.1, 5.2, LuaJIT
+--   h.bor(a, b, ...), h.band(a, b, ...)
+--                        bitwise or/and (until kq.bor and kq.band land)
+--   h.unpack(t)          table.unpack, or unpack on 5.1 and LuaJIT
 --   assert.os_error(en, v, msg, errno)
 --                        v is nil, msg a "name: text" string, errno == en
 --
@@ -41,9 +46,31 @@ local kq = require("kq")
 local kt = require("kqtest")
 
 -- A finaliser that raises is only a warning in 5.4: make it visible.
-warn("@on")
+-- (5.1 to 5.3 have no warn(); there the error is lost either way.)
+local warn = rawget(_G, "warn")
+if warn then warn("@on") end
 
 local h = {}
+
+-- Until the binding exports kq.bor and kq.band, the specs use these, bit
+-- by bit on non-negative integers below 2^53 as the binding's will be.
+local function bits(a, b, both)
+  local r, p = 0, 1
+  while a > 0 or b > 0 do
+    local x, y = a % 2, b % 2
+    if x + y == 2 or (x + y == 1 and not both) then r = r + p end
+    a, b, p = (a - x) / 2, (b - y) / 2, p * 2
+  end
+  return r
+end
+function h.bor(r, ...)
+  for i = 1, select("#", ...) do r = bits(r, select(i, ...), false) end
+  return r
+end
+function h.band(r, ...)
+  for i = 1, select("#", ...) do r = bits(r, select(i, ...), true) end
+  return r
+end
 
 -- track, gone = h.tracker(): track(v) returns v and watches it weakly;
 -- gone() collects and says whether every watched value was collected.
@@ -80,6 +107,14 @@ function h.no_fd_leak(fn)
   assert.are.equal(before, kt.fdcount(), "descriptor count changed")
 end
 
+h.unpack = rawget(table, "unpack") or rawget(_G, "unpack")
+
+local math_type = rawget(math, "type")
+function h.is_integer(v)
+  if math_type then return math_type(v) == "integer" end
+  return type(v) == "number" and v % 1 == 0 and v >= -2 ^ 53 and v <= 2 ^ 53
+end
+
 -- assert.os_error(expected_errno, nil, "kevent: ...", errno)
 local function os_error(state, arguments)
   local expected, v, msg, en = arguments[1], arguments[2], arguments[3],
@@ -88,24 +123,30 @@ local function os_error(state, arguments)
     "expected nil, \"name: text\", %s; got %s, %s, %s",
     tostring(expected), tostring(v), tostring(msg), tostring(en))
   return v == nil and type(msg) == "string" and msg:match("^%w+: .+") ~= nil
-    and math.type(en) == "integer" and en == expected
+    and h.is_integer(en) and en == expected
 end
 
 -- busted's finally() is no global: it lives in the running test's
 -- environment, which is the _ENV of the spec files but not of this module.
 -- Keep that environment from the spec requiring this module (or, failing
 -- that, from the stack when a helper is called) and look finally up in it.
+-- (On 5.1 and LuaJIT a function's environment is getfenv's, not _ENV.)
+local getfenv = rawget(_G, "getfenv")
+local function env_of(fn)
+  if getfenv then return getfenv(fn) end
+  for i = 1, math.huge do
+    local name, value = debug.getupvalue(fn, i)
+    if name == nil or name == "_ENV" then return value end
+  end
+end
+
 local function spec_env_on_stack(from)
   for level = from, 100 do
-    local info = debug.getinfo(level, "f")
+    local info = debug.getinfo(level, "fS")
     if not info then return nil end
-    for i = 1, math.huge do
-      local name, value = debug.getupvalue(info.func, i)
-      if name == nil then break end
-      if name == "_ENV" then
-        if value ~= _G and type(value) == "table" then return value end
-        break
-      end
+    if info.what ~= "C" then
+      local env = env_of(info.func)
+      if env ~= _G and type(env) == "table" then return env end
     end
   end
 end
