@@ -11,6 +11,12 @@
 --   h.bor(a, b, ...), h.band(a, b, ...)
 --                        bitwise or/and (until kq.bor and kq.band land)
 --   h.unpack(t)          table.unpack, or unpack on 5.1 and LuaJIT
+--   h.rawlen(t)          rawlen, or # (raw on tables) on 5.1 and LuaJIT
+--   h.numtype(v)         math.type(v) on 5.3+; "number" for any number
+--                        where numbers have no subtype (5.1, 5.2, LuaJIT)
+--   h.maxint, h.minint   the widest integers kq takes on this Lua:
+--                        math.maxinteger/mininteger, or +-(2^53 - 1)
+--                        where numbers are doubles
 --   assert.os_error(en, v, msg, errno)
 --                        v is nil, msg a "name: text" string, errno == en
 --
@@ -108,11 +114,19 @@ function h.no_fd_leak(fn)
 end
 
 h.unpack = rawget(table, "unpack") or rawget(_G, "unpack")
+h.rawlen = rawget(_G, "rawlen") or function(t) return #t end
+h.maxint = rawget(math, "maxinteger") or 2 ^ 53 - 1
+h.minint = rawget(math, "mininteger") or -(2 ^ 53 - 1)
 
 local math_type = rawget(math, "type")
 function h.is_integer(v)
   if math_type then return math_type(v) == "integer" end
   return type(v) == "number" and v % 1 == 0 and v >= -2 ^ 53 and v <= 2 ^ 53
+end
+
+function h.numtype(v)
+  if math_type then return math_type(v) end
+  return type(v) == "number" and "number" or nil
 end
 
 -- assert.os_error(expected_errno, nil, "kevent: ...", errno)
