@@ -5,6 +5,7 @@
 -- The checks are plain functions, also run on made-up input below, so that
 -- this spec is seen to fail when a name is missing or invented.
 local kq = require("kq")
+local h = require("spec.helper")
 
 local DOC = "doc/"
 -- The pages these checks are about; any other doc/*.md counts as well.
@@ -13,7 +14,7 @@ local PAGES = { "reference.md", "linux-engine.md", "portability.md", "limits.md"
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return text
 end
@@ -191,7 +192,7 @@ describe("the documentation", function()
   end)
 
   it("names the queue methods and metamethods", function()
-    local q <close> = assert(kq.kqueue())
+    local q = h.newq(h.defer)
     local mt = getmetatable(q)
     for _, name in ipairs({ "kevent", "close", "fileno", "getfd" }) do
       assert.is_function(q[name], name)
@@ -209,7 +210,7 @@ describe("the documentation", function()
     if kq.backend == "linux" then
       -- The engine defines every name the binding knows.
       for name, value in pairs(kq) do
-        if is_constant(name) and math.type(value) == "integer" then
+        if is_constant(name) and h.is_integer(value) then
           known[name] = true
         end
       end
