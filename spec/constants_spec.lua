@@ -1,5 +1,6 @@
 -- Constants: EVFILT_*, EV_* and NOTE_* as integers under their C names.
 local kq = require("kq")
+local h = require("spec.helper")
 
 -- FreeBSD's values, which the Linux engine uses (semantics 1.1-1.3).
 local freebsd = {
@@ -30,7 +31,7 @@ describe("constants", function()
     local n = 0
     for name, value in pairs(kq) do
       if name:match("^EVFILT_") or name:match("^EV_") or name:match("^NOTE_") then
-        assert.are.equal("integer", math.type(value), name)
+        assert.is_true(h.is_integer(value), name)
         n = n + 1
       end
     end
@@ -49,7 +50,7 @@ describe("constants", function()
         "EVFILT_PROC", "EVFILT_SIGNAL", "EVFILT_TIMER", "EV_ADD", "EV_DELETE",
         "EV_ENABLE", "EV_DISABLE", "EV_ONESHOT", "EV_CLEAR", "EV_EOF",
         "EV_ERROR", "NOTE_EXIT", "NOTE_WRITE", "NOTE_DELETE" }) do
-      assert.are.equal("integer", math.type(kq[name]), name)
+      assert.is_true(h.is_integer(kq[name]), name)
     end
   end)
 

@@ -9,17 +9,17 @@ describe("kq.describe", function()
   it("gives one line with symbolic filter and flags", function()
     assert.are.equal("ident=5 filter=READ flags=CLEAR|EOF fflags=0 data=3 udata=12",
       kq.describe({ ident = 5, filter = kq.EVFILT_READ,
-        flags = kq.EV_CLEAR | kq.EV_EOF, fflags = 0, data = 3, udata = 12 }))
+        flags = kq.EV_CLEAR + kq.EV_EOF, fflags = 0, data = 3, udata = 12 }))
   end)
 
   it("names fflags per filter, since NOTE_ values overlap", function()
     assert.are.equal("ident=7 filter=VNODE flags=CLEAR fflags=WRITE|EXTEND data=0 udata=nil",
       kq.describe({ ident = 7, filter = kq.EVFILT_VNODE, flags = kq.EV_CLEAR,
-        fflags = kq.NOTE_WRITE | kq.NOTE_EXTEND, data = 0 }))
+        fflags = kq.NOTE_WRITE + kq.NOTE_EXTEND, data = 0 }))
     assert.are.equal(
       "ident=42 filter=PROC flags=ONESHOT|CLEAR|EOF fflags=EXIT data=16384 udata=\"child\"",
       kq.describe({ ident = 42, filter = kq.EVFILT_PROC,
-        flags = kq.EV_CLEAR | kq.EV_ONESHOT | kq.EV_EOF, fflags = kq.NOTE_EXIT,
+        flags = kq.EV_CLEAR + kq.EV_ONESHOT + kq.EV_EOF, fflags = kq.NOTE_EXIT,
         data = 16384, udata = "child" }))
     -- READ's fflags (a socket error on EOF) stay a number.
     assert.are.equal("ident=3 filter=READ flags=EOF fflags=104 data=0 udata=nil",
@@ -62,9 +62,9 @@ end)
 describe("kq.flagnames", function()
   it("joins flag names lowest bit first, 0 for none, leftovers in hex", function()
     assert.are.equal("0", kq.flagnames(0))
-    assert.are.equal("ADD|ONESHOT", kq.flagnames(kq.EV_ADD | kq.EV_ONESHOT))
-    assert.are.equal("ERROR|EOF", kq.flagnames(kq.EV_ERROR | kq.EV_EOF))
-    assert.are.equal("ADD|0x10000", kq.flagnames(kq.EV_ADD | 0x10000))
+    assert.are.equal("ADD|ONESHOT", kq.flagnames(kq.EV_ADD + kq.EV_ONESHOT))
+    assert.are.equal("ERROR|EOF", kq.flagnames(kq.EV_ERROR + kq.EV_EOF))
+    assert.are.equal("ADD|0x10000", kq.flagnames(kq.EV_ADD + 0x10000))
   end)
 end)
 

@@ -61,7 +61,7 @@ describe("descriptor exhaustion", function()
     for _, fd in ipairs(fillers) do kt.close(fd) end
     fillers = {}
     assert.are.equal(0, q:kevent({ { ident = 1, filter = TIMER,
-      flags = ADD | kq.EV_ONESHOT, data = 1 } }))
+      flags = ADD + kq.EV_ONESHOT, data = 1 } }))
     assert.are.equal(1, q:kevent(nil, evs, 2, 5))
     assert.are.equal(TIMER, evs[1].filter)
     q:close()
@@ -136,7 +136,7 @@ describe("1,000,000 knotes in one queue", function()
     local q = h.newq(h.defer)
     local chunk = {}
     for i = 1, 4096 do
-      chunk[i] = { ident = 0, filter = USER, flags = ADD | kq.EV_CLEAR | kq.EV_RECEIPT }
+      chunk[i] = { ident = 0, filter = USER, flags = ADD + kq.EV_CLEAR + kq.EV_RECEIPT }
     end
     local evs = {}
     local total = 0
@@ -194,7 +194,7 @@ describe("garbage collection", function()
       local u = { i }
       weak[i] = u
       assert.are.equal(0, q:kevent({ { ident = i, filter = USER,
-        flags = ADD | kq.EV_ONESHOT, udata = u },
+        flags = ADD + kq.EV_ONESHOT, udata = u },
         { ident = i, filter = USER, fflags = kq.NOTE_TRIGGER, flags = kq.EV_KEEPUDATA } }))
     end
     collectgarbage()

@@ -67,8 +67,8 @@ describe("nevents", function()
     ready_user(q, 1)
     ready_user(q, 2)
     local evs = {}
-    assert.are.equal(2, q:kevent(nil, evs, 1e9 // 1, 0))
-    assert.are.equal(2, q:kevent(nil, evs, math.maxinteger, 0))
+    assert.are.equal(2, q:kevent(nil, evs, 1e9, 0))
+    assert.are.equal(2, q:kevent(nil, evs, h.maxint, 0))
   end)
 end)
 
@@ -175,7 +175,7 @@ describe("the changelist", function()
     range({ ident = 1, filter = USER, fflags = -1 }, "fflags")
     -- data is 64-bit: the extremes pass the check.
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD,
-      data = math.maxinteger } }))
+      data = h.maxint } }))
   end)
 
   it("applies nothing when any change is malformed", function()

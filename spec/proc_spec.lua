@@ -9,7 +9,10 @@ local socket = require("socket") -- gettime, for a "not early" check
 local PROC = kq.EVFILT_PROC
 local ADD, DELETE = kq.EV_ADD, kq.EV_DELETE
 local EXIT = kq.NOTE_EXIT
-local EXITED = kq.EV_CLEAR | kq.EV_ONESHOT | kq.EV_EOF -- flags of an exit
+local EXITED = kq.EV_CLEAR + kq.EV_ONESHOT + kq.EV_EOF -- flags of an exit
+
+-- The wait(2) status of a child that called exit(code): code shifted 8.
+local function exited(code) return code * 256 end
 
 -- The parent's write ends of the children's pipes: a child closes them
 -- all, or an older sibling's pipe would never reach EOF.
@@ -52,7 +55,7 @@ local function await_zombie(pid)
   for _ = 1, 500 do
     local f = io.open("/proc/" .. pid .. "/stat")
     if f then
-      local s = f:read("a")
+      local s = f:read("*a")
       f:close()
       if s:match("%) (%a)") == "Z" then return end
     end
@@ -62,7 +65,7 @@ local function await_zombie(pid)
 end
 
 local function add(q, pid, fflags, flags, udata)
-  return q:kevent({ { ident = pid, filter = PROC, flags = ADD | (flags or 0),
+  return q:kevent({ { ident = pid, filter = PROC, flags = h.bor(ADD, flags or 0),
     fflags = fflags, udata = udata } })
 end
 
@@ -111,7 +114,7 @@ describe("EVFILT_PROC #pidfd", function()
     -- Not reaped by the engine.
     local rpid, status = kt.waitpid(pid)
     assert.are.equal(pid, rpid)
-    assert.are.equal(64 << 8, status)
+    assert.are.equal(exited(64), status)
   end)
 
   it("gives status 0 for exit(0)", function()
@@ -147,8 +150,8 @@ describe("EVFILT_PROC #pidfd", function()
     assert.are.equal(pid, evs[1].ident)
     assert.are.equal(EXIT, evs[1].fflags)
     assert.are.equal(EXITED, evs[1].flags)
-    assert.are.equal(7 << 8, evs[1].data)
-    assert.are.same({ pid, 7 << 8 }, { kt.waitpid(pid) })
+    assert.are.equal(exited(7), evs[1].data)
+    assert.are.same({ pid, exited(7) }, { kt.waitpid(pid) })
   end)
 
   it("gives ESRCH for a pid that does not exist", function()
@@ -170,7 +173,7 @@ describe("EVFILT_PROC #pidfd", function()
     local me = kt.getpid()
     local changes = {}
     for i, note in ipairs({ kq.NOTE_FORK, kq.NOTE_EXEC, kq.NOTE_TRACK }) do
-      changes[i] = { ident = me, filter = PROC, flags = ADD, fflags = EXIT | note }
+      changes[i] = { ident = me, filter = PROC, flags = ADD, fflags = h.bor(EXIT, note) }
     end
     local evs = {}
     assert.are.equal(3, q:kevent(changes, evs, 8, 0))
@@ -183,11 +186,11 @@ describe("EVFILT_PROC #pidfd", function()
     -- A modify asking for them fails too and leaves the knote as it was.
     local pid, go = child(1)
     assert.are.equal(0, add(q, pid, EXIT))
-    assert.os_error(kt.errno.ENOTSUP, add(q, pid, EXIT | kq.NOTE_FORK))
+    assert.os_error(kt.errno.ENOTSUP, add(q, pid, EXIT + kq.NOTE_FORK))
     go()
     local ev = one_event(q)
     assert.are.equal(EXIT, ev.fflags)
-    assert.are.equal(1 << 8, ev.data)
+    assert.are.equal(exited(1), ev.data)
   end)
 
   it("reports nothing after a re-add without NOTE_EXIT, and drops the knote", function()
@@ -199,7 +202,7 @@ describe("EVFILT_PROC #pidfd", function()
     await_zombie(pid)
     none(q, 0.2)
     assert_gone(q, pid)
-    assert.are.same({ pid, 3 << 8 }, { kt.waitpid(pid) })
+    assert.are.same({ pid, exited(3) }, { kt.waitpid(pid) })
   end)
 
   it("keeps an exit that happens while disabled for EV_ENABLE", function()
@@ -218,7 +221,7 @@ describe("EVFILT_PROC #pidfd", function()
     local ev = one_event(q)
     assert.are.equal(EXIT, ev.fflags)
     assert.are.equal(EXITED, ev.flags)
-    assert.are.equal(5 << 8, ev.data)
+    assert.are.equal(exited(5), ev.data)
     assert_gone(q, pid)
   end)
 
@@ -230,7 +233,7 @@ describe("EVFILT_PROC #pidfd", function()
     none(q, 0.1)
     assert.are.equal(0, q:kevent({ { ident = pid, filter = PROC, flags = kq.EV_ENABLE,
       fflags = EXIT } }))
-    assert.are.equal(6 << 8, one_event(q).data)
+    assert.are.equal(exited(6), one_event(q).data)
   end)
 
   it("with EV_DISPATCH delivers once and is gone (ONESHOT wins)", function()
@@ -239,8 +242,8 @@ describe("EVFILT_PROC #pidfd", function()
     assert.are.equal(0, add(q, pid, EXIT, kq.EV_DISPATCH))
     go()
     local ev = one_event(q)
-    assert.are.equal(EXITED | kq.EV_DISPATCH, ev.flags)
-    assert.are.equal(2 << 8, ev.data)
+    assert.are.equal(EXITED + kq.EV_DISPATCH, ev.flags)
+    assert.are.equal(exited(2), ev.data)
     assert_gone(q, pid)
     none(q, 0.1)
   end)
@@ -250,13 +253,13 @@ describe("EVFILT_PROC #pidfd", function()
     local pid, go = child(4)
     local evs = {}
     assert.are.equal(1, q:kevent({ { ident = pid, filter = PROC,
-      flags = ADD | kq.EV_RECEIPT, fflags = EXIT } }, evs, 4, 0))
-    assert.are.equal(kq.EV_ERROR, evs[1].flags & kq.EV_ERROR)
+      flags = ADD + kq.EV_RECEIPT, fflags = EXIT } }, evs, 4, 0))
+    assert.are.equal(kq.EV_ERROR, h.band(evs[1].flags, kq.EV_ERROR))
     assert.are.equal(0, evs[1].data)
     go()
     local ev = one_event(q)
-    assert.are.equal(EXITED | kq.EV_RECEIPT, ev.flags)
-    assert.are.equal(4 << 8, ev.data)
+    assert.are.equal(EXITED + kq.EV_RECEIPT, ev.flags)
+    assert.are.equal(exited(4), ev.data)
   end)
 
   it("delivers udata, replaced by a modify", function()
@@ -315,9 +318,9 @@ describe("EVFILT_PROC #pidfd", function()
     for _, q in ipairs({ q1, q2 }) do
       local ev = one_event(q)
       assert.are.equal(pid, ev.ident)
-      assert.are.equal(9 << 8, ev.data)
+      assert.are.equal(exited(9), ev.data)
     end
-    assert.are.same({ pid, 9 << 8 }, { kt.waitpid(pid) })
+    assert.are.same({ pid, exited(9) }, { kt.waitpid(pid) })
   end)
 
   it("gives ENOENT for a delete of a missing knote", function()
@@ -362,7 +365,7 @@ describe("EVFILT_PROC #pidfd", function()
     assert.are.equal(EXIT, ev.fflags)
     assert.are.equal(EXITED, ev.flags)
     -- Best effort: 0, or the status read while the zombie still exists.
-    assert.is_true(ev.data == 0 or ev.data == 5 << 8, "data " .. ev.data)
+    assert.is_true(ev.data == 0 or ev.data == exited(5), "data " .. ev.data)
     -- Once only, and no spinning: a 0.3 s wait returns 0, not early.
     local start = socket.gettime()
     none(q, 0.3)
@@ -416,7 +419,7 @@ describe("EVFILT_PROC #pidfd", function()
     kt.close(probe)
     assert.are.equal(0, add(q, pid, EXIT))
     local f = assert(io.open("/proc/self/fdinfo/" .. probe))
-    local info = f:read("a")
+    local info = f:read("*a")
     f:close()
     assert.are.equal(tostring(pid), info:match("Pid:%s*(%-?%d+)"))
     assert.is_true(kt.is_cloexec(probe))
@@ -432,7 +435,7 @@ describe("EVFILT_PROC #pidfd", function()
     kt.close(table.remove(keep))
     assert.are.equal(0, add(q, pid, EXIT))
     go()
-    assert.are.equal(8 << 8, one_event(q).data)
+    assert.are.equal(exited(8), one_event(q).data)
   end)
 
   it("watches many children at once", function()
@@ -441,7 +444,7 @@ describe("EVFILT_PROC #pidfd", function()
     local want = {}
     for i = 1, n do
       local pid = child(i, true)
-      want[pid] = i << 8
+      want[pid] = exited(i)
       assert.are.equal(0, add(q, pid, EXIT, 0, i))
     end
     local seen, count = {}, 0
@@ -454,7 +457,7 @@ describe("EVFILT_PROC #pidfd", function()
         assert.is_nil(seen[ev.ident], "pid reported twice")
         seen[ev.ident] = true
         assert.are.equal(want[ev.ident], ev.data)
-        assert.are.equal(ev.data >> 8, ev.udata)
+        assert.are.equal(exited(ev.udata), ev.data)
         assert.are.equal(EXITED, ev.flags)
       end
       count = count + got

@@ -65,7 +65,7 @@ end
 -- USER knote ahead of it takes the only slot of a one-event collection.
 local function queue_undelivered(q, sig)
   assert.are.equal(0, q:kevent({
-    { ident = 99, filter = kq.EVFILT_USER, flags = ADD | CLEAR },
+    { ident = 99, filter = kq.EVFILT_USER, flags = ADD + CLEAR },
     { ident = 99, filter = kq.EVFILT_USER, fflags = kq.NOTE_TRIGGER },
   }))
   kill(sig)
@@ -148,7 +148,7 @@ describe("EVFILT_SIGNAL", function()
     local newq = setup(USR1)
     assert(kt.signal(USR1, "ignore"))
     local q = newq()
-    assert.are.equal(0, change(q, USR1, ADD | DISABLE))
+    assert.are.equal(0, change(q, USR1, ADD + DISABLE))
     kill(USR1, 2)
     assert.are.equal(0, (collect(q, 8, 0.05)))
     assert.are.equal(0, change(q, USR1, ENABLE))
@@ -188,10 +188,10 @@ describe("EVFILT_SIGNAL", function()
     local newq = setup(USR1)
     assert(kt.signal(USR1, "ignore"))
     local q = newq()
-    assert.are.equal(0, change(q, USR1, ADD | ONESHOT))
+    assert.are.equal(0, change(q, USR1, ADD + ONESHOT))
     kill(USR1, 2)
     local ev = one(q)
-    assert.are.equal(ONESHOT | CLEAR, ev.flags)
+    assert.are.equal(ONESHOT + CLEAR, ev.flags)
     assert.are.equal(2, ev.data)
     kill(USR1)
     assert.are.equal(0, (collect(q, 8, 0.05)))
@@ -204,10 +204,10 @@ describe("EVFILT_SIGNAL", function()
     local newq = setup(USR1)
     assert(kt.signal(USR1, "ignore"))
     local q = newq()
-    assert.are.equal(0, change(q, USR1, ADD | kq.EV_DISPATCH))
+    assert.are.equal(0, change(q, USR1, ADD + kq.EV_DISPATCH))
     kill(USR1)
     local ev = one(q)
-    assert.are.equal(kq.EV_DISPATCH | CLEAR, ev.flags)
+    assert.are.equal(kq.EV_DISPATCH + CLEAR, ev.flags)
     assert.are.equal(1, ev.data)
     kill(USR1, 2)
     assert.are.equal(0, (collect(q, 8, 0.05)))
@@ -221,13 +221,13 @@ describe("EVFILT_SIGNAL", function()
     local q = newq()
     local evs = {}
     assert.are.equal(1, q:kevent({ { ident = USR1, filter = SIGNAL,
-      flags = ADD | kq.EV_RECEIPT } }, evs, 4, 5))
+      flags = ADD + kq.EV_RECEIPT } }, evs, 4, 5))
     assert.are.equal(kq.EV_ERROR, evs[1].flags)
     assert.are.equal(0, evs[1].data)
     assert.are.equal(USR1, evs[1].ident)
     kill(USR1)
     local ev = one(q)
-    assert.are.equal(kq.EV_RECEIPT | CLEAR, ev.flags)
+    assert.are.equal(kq.EV_RECEIPT + CLEAR, ev.flags)
     assert.are.equal(1, ev.data)
   end)
 
@@ -394,7 +394,7 @@ describe("EVFILT_SIGNAL", function()
   it("uses one descriptor for the whole process, however many knotes", function()
     local sigs = { USR1, USR2 }
     for i = 0, 7 do sigs[#sigs + 1] = RTMIN + i end
-    local newq = setup(table.unpack(sigs))
+    local newq = setup(h.unpack(sigs))
     for _, sig in ipairs(sigs) do assert(kt.signal(sig, "ignore")) end
     local before = h.fdcount()
     local queues = {}
