@@ -8,14 +8,8 @@
 
 #include <stddef.h>
 
-#include "lua.h"
-#include "lauxlib.h"
-
+#include "kq_compat.h"
 #include "kq_sys.h"
-
-#if !defined(LUA_VERSION_NUM) || LUA_VERSION_NUM < 504
-#error "kq needs Lua 5.4 or later"
-#endif
 
 /* Everything declared from here on stays inside the module even when the
  * build (LuaRocks' builtin) passes no -fvisibility=hidden; only
@@ -105,6 +99,10 @@ int kq_views_begin(lua_State *L, struct kq_views *v, int list, int keys);
 /* eventlist[idx] = entry `ev`, udata value at stack slot `ud` (0: nil). */
 void kq_views_put(struct kq_views *v, lua_Integer idx,
 		  const struct kevent *ev, int ud);
+
+/* kq_bits.c */
+int kq_bor(lua_State *L);
+int kq_band(lua_State *L);
 
 /* kq_constants.c */
 void kq_constants_open(lua_State *L);

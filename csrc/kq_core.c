@@ -12,6 +12,8 @@ static const luaL_Reg kq_funcs[] = {
 	{"getfd", kq_fileno},
 	{"type", kq_type},
 	{"eventlist", kq_eventlist},
+	{"bor", kq_bor},
+	{"band", kq_band},
 	{NULL, NULL}
 };
 

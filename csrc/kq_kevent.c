@@ -153,7 +153,7 @@ static int kq_fielderror(lua_State *L, lua_Integer i, const char *field,
 			 const char *msg)
 {
 	return luaL_argerror(L, 2, lua_pushfstring(L,
-		"changelist[%I].%s: %s", (LUAI_UACINT)i, field, msg));
+		"changelist[%d].%s: %s", (int)i, field, msg));
 }
 
 /*
@@ -167,7 +167,7 @@ static lua_Integer kq_intfield(lua_State *L, int t, lua_Integer i,
 			       lua_Integer def)
 {
 	lua_Integer v;
-	int isint, tt;
+	int r, tt;
 
 	kq_pushkey(L, key);
 	tt = lua_gettable(L, t); /* lua_getfield without interning */
@@ -182,10 +182,9 @@ static lua_Integer kq_intfield(lua_State *L, int t, lua_Integer i,
 	if (tt != LUA_TNUMBER)
 		kq_fielderror(L, i, field, lua_pushfstring(L,
 			"integer expected, got %s", luaL_typename(L, -1)));
-	v = lua_tointegerx(L, -1, &isint);
-	if (!isint)
-		kq_fielderror(L, i, field,
-			      "number has no integer representation");
+	r = kq_tointeger(L, -1, &v);
+	if (r != KQ_INT_OK)
+		kq_fielderror(L, i, field, kq_intmsg(r));
 	lua_pop(L, 1);
 	return v;
 }
@@ -196,27 +195,25 @@ static lua_Integer kq_intfield(lua_State *L, int t, lua_Integer i,
  */
 static lua_Integer kq_identfield(lua_State *L, int t, lua_Integer i)
 {
-	luaL_Stream *fh;
-	lua_Integer v;
-	int isint, tt, top = lua_gettop(L);
+	FILE *fh;
+	lua_Integer v = 0;
+	int r, tt, top = lua_gettop(L);
 
 	kq_pushkey(L, KQ_UV_IDENT);
 	tt = lua_gettable(L, t);
 	if (tt == LUA_TNIL)
 		kq_fielderror(L, i, "ident", "missing");
 	if (tt == LUA_TNUMBER) {
-		v = lua_tointegerx(L, -1, &isint);
-		if (!isint)
-			kq_fielderror(L, i, "ident",
-				      "number has no integer representation");
+		r = kq_tointeger(L, -1, &v);
+		if (r != KQ_INT_OK)
+			kq_fielderror(L, i, "ident", kq_intmsg(r));
 		lua_settop(L, top);
 		return v;
 	}
-	fh = (luaL_Stream *)luaL_testudata(L, -1, LUA_FILEHANDLE);
-	if (fh != NULL) {
-		if (fh->closef == NULL || fh->f == NULL)
+	if (kq_tofile(L, -1, &fh)) {
+		if (fh == NULL)
 			kq_fielderror(L, i, "ident", "closed file");
-		v = fileno(fh->f);
+		v = fileno(fh);
 		lua_settop(L, top);
 		return v;
 	}
@@ -237,8 +234,9 @@ static lua_Integer kq_identfield(lua_State *L, int t, lua_Integer i)
 			}
 			lua_pushvalue(L, obj);
 			lua_call(L, 1, 1);
-			v = lua_tointegerx(L, -1, &isint);
-			if (!isint)
+			/* A numeric string is taken, as lua_tointegerx does. */
+			if (!lua_isnumber(L, -1) ||
+			    kq_tointeger(L, -1, &v) != KQ_INT_OK)
 				kq_fielderror(L, i, "ident", lua_pushfstring(L,
 					"%s() returned %s, integer expected",
 					*m, luaL_typename(L, -1)));
@@ -312,7 +310,7 @@ static int kq_fastchange(lua_State *L, int t, lua_Integer i,
 		return 0;
 	}
 	for (f = KQ_UV_IDENT; f <= KQ_UV_DATA; f++) {
-		int isint, tt;
+		int tt;
 
 		kq_pushkey(L, f);
 		tt = lua_rawget(L, t);
@@ -322,8 +320,7 @@ static int kq_fastchange(lua_State *L, int t, lua_Integer i,
 			lua_pop(L, 1);
 			return 0;
 		} else {
-			v[f] = lua_tointegerx(L, -1, &isint);
-			if (!isint) {
+			if (kq_tointeger(L, -1, &v[f]) != KQ_INT_OK) {
 				lua_pop(L, 1);
 				return 0;
 			}
@@ -353,8 +350,8 @@ static size_t kq_convert(struct kq_call *c, size_t n)
 	for (i = 1; i <= n; i++) {
 		if (lua_rawgeti(L, c->changes, (lua_Integer)i) != LUA_TTABLE)
 			luaL_argerror(L, 2, lua_pushfstring(L,
-				"changelist[%I]: table expected, got %s",
-				(LUAI_UACINT)i, luaL_typename(L, -1)));
+				"changelist[%d]: table expected, got %s",
+				(int)i, luaL_typename(L, -1)));
 		int udnil = 0;
 
 		if (!kq_fastchange(L, lua_gettop(L), (lua_Integer)i, &ev,
@@ -987,9 +984,9 @@ static int kq_kevent(lua_State *L)
 	if (!lua_isnoneornil(L, 3)) {
 		luaL_checktype(L, 3, LUA_TTABLE);
 		c.events = 3;
-		nevents = luaL_checkinteger(L, 4);
+		nevents = kq_checkinteger(L, 4);
 	} else {
-		nevents = luaL_optinteger(L, 4, 0);
+		nevents = kq_optinteger(L, 4, 0);
 	}
 	luaL_argcheck(L, nevents >= 0, 4, "nevents: non-negative integer expected");
 	luaL_argcheck(L, nevents == 0 || c.events != 0, 3,
@@ -1007,9 +1004,9 @@ static int kq_kevent(lua_State *L)
 			lua_pushvalue(L, lua_upvalueindex(k));
 	}
 
-	lua_getiuservalue(L, 1, 1);
+	kq_getiuservalue(L, 1, 1);
 	c.values = lua_gettop(L);
-	lua_getiuservalue(L, 1, 2);
+	kq_getiuservalue(L, 1, 2);
 	c.mirror = lua_gettop(L);
 	lua_pushnil(L);
 	c.msub = lua_gettop(L);

@@ -91,7 +91,7 @@ int kq_kqueue(lua_State *L)
 
 	/* Closed first, metatable set, then the system call: a memory error
 	 * can never leave a half-built handle (liolib.c newprefile). */
-	q = (kq_queue *)lua_newuserdatauv(L, sizeof *q, 2);
+	q = (kq_queue *)kq_newuserdatauv(L, sizeof *q, 2);
 	q->fd = -1;
 	q->gen = kq_generation;
 	q->epoch = 0;
@@ -100,9 +100,9 @@ int kq_kqueue(lua_State *L)
 	luaL_setmetatable(L, KQ_QUEUE_MT);
 	/* The udata anchors (kq_kevent.c): values, mirror. */
 	lua_newtable(L);
-	lua_setiuservalue(L, -2, 1);
+	kq_setiuservalue(L, -2, 1);
 	lua_newtable(L);
-	lua_setiuservalue(L, -2, 2);
+	kq_setiuservalue(L, -2, 2);
 
 	fd = kqueue();
 	en = errno;
@@ -132,9 +132,9 @@ int kq_close(lua_State *L)
 	kq_release(q);
 	/* Drop every udata anchor now rather than at collection. */
 	lua_pushnil(L);
-	lua_setiuservalue(L, 1, 1);
+	kq_setiuservalue(L, 1, 1);
 	lua_pushnil(L);
-	lua_setiuservalue(L, 1, 2);
+	kq_setiuservalue(L, 1, 2);
 	lua_pushboolean(L, 1);
 	return 1;
 }

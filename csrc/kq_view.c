@@ -191,7 +191,7 @@ int kq_eventlist(lua_State *L)
 	lua_rawseti(L, 2, 1);
 	lua_newtable(L);
 	lua_rawseti(L, 2, 2);
-	vl = (struct kq_viewlist *)lua_newuserdatauv(L, sizeof *vl, 1);
+	vl = (struct kq_viewlist *)kq_newuserdatauv(L, sizeof *vl, 1);
 	memset(vl, 0, sizeof *vl);
 #ifdef KQ_HAVE_LAZY_DATA
 	/* LM[3]: the metatable of every V_i, computing lazy data. */
@@ -245,7 +245,7 @@ static void kq_views_grow(struct kq_views *v, lua_Integer idx)
 		n = 16;
 	if (n < (size_t)idx)
 		n = (size_t)idx;
-	ns = (struct kq_viewslot *)lua_newuserdatauv(L, n * sizeof *ns, 0);
+	ns = (struct kq_viewslot *)kq_newuserdatauv(L, n * sizeof *ns, 0);
 	if ((size_t)idx <= vl->nslots) {
 		lua_pop(L, 1);
 		return;
@@ -253,7 +253,7 @@ static void kq_views_grow(struct kq_views *v, lua_Integer idx)
 	memset(ns, 0, n * sizeof *ns);
 	if (vl->nslots > 0)
 		memcpy(ns, vl->slots, vl->nslots * sizeof *ns);
-	lua_setiuservalue(L, v->header, 1);
+	kq_setiuservalue(L, v->header, 1);
 	vl->slots = ns;
 	vl->nslots = n;
 }

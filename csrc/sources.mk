@@ -4,8 +4,8 @@
 
 # The binding: the Lua module kq.core on every system.
 BINDING_SRC = csrc/kq_core.c csrc/kq_queue.c csrc/kq_kevent.c \
-	csrc/kq_constants.c csrc/kq_view.c
-BINDING_H = csrc/kq_binding.h csrc/kq_sys.h
+	csrc/kq_constants.c csrc/kq_view.c csrc/kq_bits.c
+BINDING_H = csrc/kq_binding.h csrc/kq_sys.h csrc/kq_compat.h
 
 # The Linux engine (csrc/engine): kqueue(2) and kevent(2) on epoll.
 ENGINE_SRC = csrc/engine/engine.c csrc/engine/knote.c \

@@ -26,12 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lua.h"
-#include "lauxlib.h"
-
-#if !defined(LUA_VERSION_NUM) || LUA_VERSION_NUM < 504
-#error "kqtest needs Lua 5.4 or later"
-#endif
+#include "../kq_compat.h"
 
 static int t_fail(lua_State *L, const char *what, int en)
 {
@@ -52,7 +47,7 @@ static int t_result(lua_State *L, int r, const char *what, int en)
 
 static int t_checkfd(lua_State *L, int arg)
 {
-	lua_Integer fd = luaL_checkinteger(L, arg);
+	lua_Integer fd = kq_checkinteger(L, arg);
 	luaL_argcheck(L, fd >= 0 && fd <= INT_MAX, arg, "descriptor expected");
 	return (int)fd;
 }
@@ -129,20 +124,20 @@ static int t_write(lua_State *L)
 static int t_read(lua_State *L)
 {
 	int fd = t_checkfd(L, 1);
-	lua_Integer max = luaL_optinteger(L, 2, 4096);
-	luaL_Buffer b;
+	lua_Integer max = kq_optinteger(L, 2, 4096);
 	char *p;
 	ssize_t n;
 	int en;
 
 	luaL_argcheck(L, max > 0 && max <= 16 * 1024 * 1024, 2,
 		      "size out of range");
-	p = luaL_buffinitsize(L, &b, (size_t)max);
+	/* A scratch userdata: luaL_buffinitsize is 5.2 and later. */
+	p = (char *)lua_newuserdata(L, (size_t)max);
 	n = read(fd, p, (size_t)max);
 	en = errno;
 	if (n < 0)
 		return t_fail(L, "read", en);
-	luaL_pushresultsize(&b, (size_t)n);
+	lua_pushlstring(L, p, (size_t)n);
 	return 1;
 }
 
@@ -206,7 +201,7 @@ static int t_poll_in(lua_State *L)
 	p.fd = t_checkfd(L, 1);
 	p.events = POLLIN;
 	p.revents = 0;
-	r = poll(&p, 1, (int)luaL_optinteger(L, 2, 0));
+	r = poll(&p, 1, (int)kq_optinteger(L, 2, 0));
 	en = errno;
 	if (r < 0)
 		return t_fail(L, "poll", en);
@@ -277,7 +272,7 @@ static int t_lseek(lua_State *L)
 	static const char *const wh[] = {"set", "cur", "end", NULL};
 	static const int wv[] = {SEEK_SET, SEEK_CUR, SEEK_END};
 	int fd = t_checkfd(L, 1);
-	off_t off = (off_t)luaL_checkinteger(L, 2);
+	off_t off = (off_t)kq_checkinteger(L, 2);
 	off_t r = lseek(fd, off, wv[luaL_checkoption(L, 3, "set", wh)]);
 	int en = errno;
 	if (r < 0)
@@ -288,14 +283,14 @@ static int t_lseek(lua_State *L)
 
 static int t_ftruncate(lua_State *L)
 {
-	int r = ftruncate(t_checkfd(L, 1), (off_t)luaL_checkinteger(L, 2));
+	int r = ftruncate(t_checkfd(L, 1), (off_t)kq_checkinteger(L, 2));
 	int en = errno;
 	return t_result(L, r, "ftruncate", en);
 }
 
 static int t_fchmod(lua_State *L)
 {
-	int r = fchmod(t_checkfd(L, 1), (mode_t)luaL_checkinteger(L, 2));
+	int r = fchmod(t_checkfd(L, 1), (mode_t)kq_checkinteger(L, 2));
 	int en = errno;
 	return t_result(L, r, "fchmod", en);
 }
@@ -353,7 +348,7 @@ static int t_fork(lua_State *L)
 /* _exit: no atexit handlers, no stdio flush, no Lua state teardown. */
 static int t__exit(lua_State *L)
 {
-	_exit((int)luaL_optinteger(L, 1, 0));
+	_exit((int)kq_optinteger(L, 1, 0));
 	return 0;
 }
 
@@ -365,7 +360,7 @@ static int t_getpid(lua_State *L)
 
 static int t_kill(lua_State *L)
 {
-	int r = kill((pid_t)luaL_checkinteger(L, 1), (int)luaL_checkinteger(L, 2));
+	int r = kill((pid_t)kq_checkinteger(L, 1), (int)kq_checkinteger(L, 2));
 	int en = errno;
 	return t_result(L, r, "kill", en);
 }
@@ -374,7 +369,7 @@ static int t_kill(lua_State *L)
 static int t_waitpid(lua_State *L)
 {
 	int status = 0;
-	pid_t r = waitpid((pid_t)luaL_checkinteger(L, 1), &status,
+	pid_t r = waitpid((pid_t)kq_checkinteger(L, 1), &status,
 			  lua_toboolean(L, 2) ? WNOHANG : 0);
 	int en = errno;
 	if (r < 0)
@@ -397,7 +392,7 @@ static void t_counter(int sig)
 
 static int t_checksig(lua_State *L, int arg)
 {
-	lua_Integer s = luaL_checkinteger(L, arg);
+	lua_Integer s = kq_checkinteger(L, arg);
 	luaL_argcheck(L, s > 0 && s < T_NSIG, arg, "signal number expected");
 	return (int)s;
 }
@@ -515,7 +510,7 @@ static int t_setrlimit_nofile(lua_State *L)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return t_fail(L, "getrlimit", errno);
 	old = rl.rlim_cur;
-	rl.rlim_cur = (rlim_t)luaL_checkinteger(L, 1);
+	rl.rlim_cur = (rlim_t)kq_checkinteger(L, 1);
 	r = setrlimit(RLIMIT_NOFILE, &rl);
 	en = errno;
 	if (r < 0)

@@ -1,4 +1,4 @@
--- kq: the BSD kqueue API for Lua 5.4.
+-- kq: the BSD kqueue API for Lua 5.1 to 5.4 and LuaJIT.
 --
 -- require("kq") returns a new table holding everything kq.core (the C
 -- binding) exports, plus helpers that are easier in Lua: symbolic names
@@ -6,6 +6,8 @@
 -- Nothing here is global.
 
 local core = require("kq.core")
+-- No bitwise operators here: they are syntax errors before 5.3.
+local band = core.band
 
 local kq = {}
 for k, v in pairs(core) do
@@ -40,7 +42,7 @@ local function single_bits(list)
   local bits = {}
   for _, f in ipairs(list) do
     local v = f.value
-    if v > 0 and v & (v - 1) == 0 then
+    if v > 0 and band(v, v - 1) == 0 then
       bits[#bits + 1] = f
     end
   end
@@ -54,9 +56,9 @@ local function bitnames(bits, value)
   if value == 0 then return "0" end
   local parts, rest = {}, value
   for _, f in ipairs(bits) do
-    if rest & f.value ~= 0 then
+    if band(rest, f.value) ~= 0 then
       parts[#parts + 1] = f.name
-      rest = rest & ~f.value
+      rest = rest - f.value -- the bit is set: clearing it is exact
     end
   end
   if rest ~= 0 then
@@ -122,7 +124,7 @@ end
 function kq.describe(ev)
   local filter = ev.filter
   local fflags
-  if ev.flags & (core.EV_ERROR or 0) ~= 0 then
+  if band(ev.flags, core.EV_ERROR or 0) ~= 0 then
     fflags = tostring(ev.fflags) -- an error entry echoes the change
   else
     fflags = kq.fflagnames(filter, ev.fflags)
