@@ -12,6 +12,12 @@
 # LuaRocks does; the flags the build needs live in KQ_CFLAGS, so that
 # `make CFLAGS=-O0` still builds with them.  On the BSDs and macOS the
 # system has kqueue: build with `make ENGINE_SRC=`.
+#
+# Lua versions: LUA names the interpreter (lua5.1, lua5.2, lua5.3, lua5.4,
+# luajit; default lua5.4) and, unless LUA_PC, LUA_INCDIR or LUA_CFLAGS say
+# otherwise, its headers (pkg-config name = LUA).  `make test LUA=luajit`
+# builds for LuaJIT and runs busted under it; build/ is rebuilt whenever
+# the Lua headers differ from the last build's (build/lua-abi).
 
 .POSIX:
 .SUFFIXES:
@@ -21,21 +27,26 @@ CFLAGS =
 KQ_CFLAGS = -std=c99 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -O2 -g \
 	-D_GNU_SOURCE
 LUA = lua5.4
-LUA_PC = lua5.4
+LUA_PC = $(LUA)
 LUA_INCDIR =
 # Include flags only, never --libs: the interpreter provides the Lua API
 # and linking liblua could load a second Lua core into the process.
-LUA_CPPFLAGS = `if [ -n "$(LUA_INCDIR)" ]; then echo "-I$(LUA_INCDIR)"; \
+LUA_CFLAGS = `if [ -n "$(LUA_INCDIR)" ]; then echo "-I$(LUA_INCDIR)"; \
 	else pkg-config --cflags $(LUA_PC); fi`
 LIBFLAG = `if [ "\`uname\`" = Darwin ]; then \
 	echo "-bundle -undefined dynamic_lookup"; else echo "-shared"; fi`
 
 PREFIX = /usr/local
-INST_LIBDIR = $(PREFIX)/lib/lua/5.4
-INST_LUADIR = $(PREFIX)/share/lua/5.4
+# "5.1" for lua5.1 and luajit, ..., "5.4" for lua5.4: asked of the
+# interpreter itself, which knows its version whatever its name.
+LUA_VERSION = `$(LUA) -e 'io.write((string.gsub(_VERSION, "^Lua ", "")))'`
+INST_LIBDIR = $(PREFIX)/lib/lua/$(LUA_VERSION)
+INST_LUADIR = $(PREFIX)/share/lua/$(LUA_VERSION)
 DESTDIR =
 
 BUSTED = busted
+# .busted names lua5.4; the command line wins.
+BUSTED_LUA = --lua=$(LUA)
 LUACHECK = luacheck
 
 include csrc/sources.mk
@@ -49,18 +60,29 @@ DEB_PACKAGES = lua5.4 liblua5.4-dev luarocks lua-busted lua-socket \
 
 all: build/kq/core.so build/kqtest.so
 
-build/kq/core.so: $(BINDING_SRC) $(BINDING_H) $(ENGINE_SRC) $(ENGINE_H)
+# The Lua headers of the last build: rewritten (and so newer than the
+# modules) only when they change, e.g. from `make LUA=luajit` to `make`.
+build/lua-abi: FORCE
+	@mkdir -p build; echo $(LUA_CFLAGS) > build/lua-abi.new; \
+	if cmp -s build/lua-abi.new build/lua-abi; then \
+		rm -f build/lua-abi.new; \
+	else mv build/lua-abi.new build/lua-abi; fi
+
+FORCE:
+
+build/kq/core.so: $(BINDING_SRC) $(BINDING_H) $(ENGINE_SRC) $(ENGINE_H) \
+		build/lua-abi
 	mkdir -p build/kq
-	$(CC) $(KQ_CFLAGS) $(CFLAGS) $(LUA_CPPFLAGS) -o $@ \
+	$(CC) $(KQ_CFLAGS) $(CFLAGS) $(LUA_CFLAGS) -o $@ \
 		$(BINDING_SRC) $(ENGINE_SRC) $(LIBFLAG)
 
-build/kqtest.so: csrc/testing/kqtest.c
+build/kqtest.so: csrc/testing/kqtest.c csrc/kq_compat.h build/lua-abi
 	mkdir -p build
-	$(CC) $(KQ_CFLAGS) $(CFLAGS) $(LUA_CPPFLAGS) -o $@ \
+	$(CC) $(KQ_CFLAGS) $(CFLAGS) $(LUA_CFLAGS) -o $@ \
 		csrc/testing/kqtest.c $(LIBFLAG)
 
 test: deps all
-	$(BUSTED)
+	$(BUSTED) $(BUSTED_LUA)
 
 # The five delayed requests replayed against a local slow server that the
 # example starts itself; prints RECEIVED: 5 .. RECEIVED: 1, FINISHED.
@@ -155,7 +177,7 @@ bench-quick: all
 # <sys/event.h>), checked here with a stand-in header: it must compile
 # without the engine or any Linux header.
 check-native-build:
-	$(CC) $(KQ_CFLAGS) -U__linux__ -Itests/native $(LUA_CPPFLAGS) \
+	$(CC) $(KQ_CFLAGS) -U__linux__ -Itests/native $(LUA_CFLAGS) \
 		-fsyntax-only $(BINDING_SRC)
 
 # ---- memory safety --------------------------------------------------------
@@ -172,11 +194,11 @@ SAN_ENV = LD_PRELOAD="`$(CC) -print-file-name=libasan.so` \
 
 check-asan: deps
 	mkdir -p build-asan/kq
-	$(CC) $(KQ_CFLAGS) $(SAN_FLAGS) $(LUA_CPPFLAGS) \
+	$(CC) $(KQ_CFLAGS) $(SAN_FLAGS) $(LUA_CFLAGS) \
 		-o build-asan/kq/core.so $(BINDING_SRC) $(ENGINE_SRC) $(LIBFLAG)
-	$(CC) $(KQ_CFLAGS) $(SAN_FLAGS) $(LUA_CPPFLAGS) \
+	$(CC) $(KQ_CFLAGS) $(SAN_FLAGS) $(LUA_CFLAGS) \
 		-o build-asan/kqtest.so csrc/testing/kqtest.c $(LIBFLAG)
-	$(SAN_ENV) $(BUSTED) --cpath="./build-asan/?.so"
+	$(SAN_ENV) $(BUSTED) $(BUSTED_LUA) --cpath="./build-asan/?.so"
 	$(MAKE) -f tests/c/Makefile check-asan
 
 # The suite under valgrind memcheck: no error, and nothing definitely or
