@@ -360,12 +360,10 @@ static size_t kq_convert(struct kq_call *c, size_t n)
 			kq_tochange(L, lua_gettop(L), (lua_Integer)i, &ev);
 		}
 		lua_pop(L, 1);
-		/* FreeBSD skips a change with filter 0 (kqueue_register is
-		 * never called for it); so do we, on every system. */
-		if (ev.filter == 0)
-			continue;
+		/* Every change goes to the kernel, filter 0 included: it is
+		 * NetBSD's EVFILT_READ (kq_applied has FreeBSD's skip). */
 		/* -i: known to have a nil udata (see kq_tokens). */
-		ev.udata = (void *)(udnil ? -(intptr_t)i : (intptr_t)i);
+		ev.udata = KQ_UDATA(udnil ? -(intptr_t)i : (intptr_t)i);
 		kq_guard(c);
 		c->q->buf[kept++] = ev;
 	}
@@ -387,7 +385,7 @@ static void kq_tokens(struct kq_call *c, size_t n)
 		/* A nil udata seen by kq_fastchange stays nil unless Lua code
 		 * ran since (it runs only on the general path). */
 		if (idx < 0 && !c->ranlua) {
-			c->q->buf[j].udata = (void *)-(intptr_t)(j + 1);
+			c->q->buf[j].udata = KQ_UDATA(-(intptr_t)(j + 1));
 			continue;
 		}
 		if (idx < 0)
@@ -402,7 +400,7 @@ static void kq_tokens(struct kq_call *c, size_t n)
 			lua_pop(L, 1);
 		}
 		kq_guard(c);
-		c->q->buf[j].udata = (void *)token;
+		c->q->buf[j].udata = KQ_UDATA(token);
 	}
 }
 
@@ -500,13 +498,23 @@ static void kq_applied(struct kq_call *c, const struct kevent *ch)
 	 * (FreeBSD kqueue_register). */
 	int deleted = (fl & EV_DELETE) && (!(fl & EV_ADD) || old != 0);
 
+#ifndef KQ_FILTER_ZERO_EXISTS
+	/* No filter is 0 here: FreeBSD and the engine skip the change
+	 * without a word (kq_sys.h), others fail it; no knote to anchor. */
+	if (ch->filter == 0) {
+		kq_release(c, token);
+		return;
+	}
+#endif
 	if (deleted) {
 		if (old != 0)
 			kq_mirrorset(c, ch, 0);
 		kq_release(c, old);
 		kq_release(c, token);
+#ifdef EV_KEEPUDATA /* FreeBSD and the engine only */
 	} else if ((fl & EV_KEEPUDATA) && !(fl & EV_ADD)) {
 		kq_release(c, token); /* the knote keeps its udata */
+#endif
 	} else {
 		/* A new knote, or a modify: udata replaced, even by nil. */
 		if (token > 0)

@@ -87,7 +87,7 @@ static void kq_release(kq_queue *q)
 int kq_kqueue(lua_State *L)
 {
 	kq_queue *q;
-	int fd, en;
+	int fd, en, cloexec;
 
 	/* Closed first, metatable set, then the system call: a memory error
 	 * can never leave a half-built handle (liolib.c newprefile). */
@@ -104,14 +104,16 @@ int kq_kqueue(lua_State *L)
 	lua_newtable(L);
 	kq_setiuservalue(L, -2, 2);
 
-	fd = kqueue();
+	fd = kq_sys_kqueue_cloexec(&cloexec);
 	en = errno;
 	if (fd < 0)
 		return kq_pusherror(L, "kqueue", en);
-	/* The engine sets close-on-exec itself; the BSDs' kqueue(2) does not
-	 * (FreeBSD, flua and CPython set it, and so does kq everywhere).
-	 * F_SETFD with FD_CLOEXEC, not F_SETFL (cqueues' slip). */
-	{
+	/* Close-on-exec at creation where the system can (kq_sys.h): a fork
+	 * and exec in another thread between kqueue() and fcntl() would leak
+	 * the queue into the new program.  Elsewhere set after, as FreeBSD's
+	 * flua and CPython do.  F_SETFD with FD_CLOEXEC, not F_SETFL
+	 * (cqueues' slip). */
+	if (!cloexec) {
 		int fl = fcntl(fd, F_GETFD);
 		if (fl >= 0 && !(fl & FD_CLOEXEC))
 			(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);

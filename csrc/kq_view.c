@@ -51,7 +51,9 @@
 /* Their addresses are keys no Lua code can make: the header's in LM,
  * and V_i's own index in V_i. */
 static const char kq_view_key = 0;
+#ifdef KQ_HAVE_LAZY_DATA /* only lazy data needs a view's own index */
 static const char kq_view_slotkey = 0;
+#endif
 
 enum { KQ_DATA_ABSENT, KQ_DATA_CACHED, KQ_DATA_VALUE };
 
