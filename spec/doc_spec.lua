@@ -154,7 +154,7 @@ local function binding_constants()
   local src = read("csrc/kq_constants.c")
   if not src then return nil end
   local set = {}
-  for name in src:gmatch("KQ_CONST%(([%w_]+)%)") do set[name] = true end
+  for name in src:gmatch("KQ_%u+%(([%w_]+)%)") do set[name] = true end
   return set
 end
 
