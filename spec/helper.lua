@@ -1,7 +1,7 @@
 -- spec/helper.lua: loaded by busted before the specs (.busted `helper`),
 -- and required by them as "spec.helper" for the shared tools.
 --
---   h.fdcount()          open descriptors of this process (Linux), or -1
+--   h.fdcount()          open descriptors of this process
 --   h.no_fd_leak(fn)     runs fn and asserts the descriptor count is back
 --   h.closed_port()      a TCP port on 127.0.0.1 where nobody listens
 --   h.tracker()          track, gone: gone() says whether every value
@@ -14,6 +14,12 @@
 --   h.rawlen(t)          rawlen, or # (raw on tables) on 5.1 and LuaJIT
 --   h.numtype(v)         math.type(v) on 5.3+; "number" for any number
 --                        where numbers have no subtype (5.1, 5.2, LuaJIT)
+--   h.finalised(fn)      a new object whose finaliser calls fn: a table
+--                        with __gc, or on 5.1 and LuaJIT (no __gc for
+--                        tables) a newproxy userdata
+--   h.gc_tune(pause, stepmul)
+--                        sets the collector's pause and step multiplier,
+--                        returns a function that puts the old ones back
 --   h.maxint, h.minint   the widest integers kq takes on this Lua:
 --                        math.maxinteger/mininteger, or +-(2^53 - 1)
 --                        where numbers are doubles
@@ -40,6 +46,12 @@
 --                        events of one call (8 and 0 by default), copied
 --                        into plain tables
 --   h.user_exists(q, id) whether USER knote id exists (kept if it does)
+--   h.fire(ident, udata, fflags, data)
+--                        a change that triggers USER knote ident (fflags
+--                        added to NOTE_TRIGGER) and leaves its udata as it
+--                        is: EV_KEEPUDATA where the system has it (FreeBSD,
+--                        the engine), else udata passed again (macOS,
+--                        OpenBSD and NetBSD replace udata on every modify)
 --
 -- Descriptors:
 --   h.use_up_fds(defer, room)
@@ -117,6 +129,25 @@ h.unpack = rawget(table, "unpack") or rawget(_G, "unpack")
 h.rawlen = rawget(_G, "rawlen") or function(t) return #t end
 h.maxint = rawget(math, "maxinteger") or 2 ^ 53 - 1
 h.minint = rawget(math, "mininteger") or -(2 ^ 53 - 1)
+
+local newproxy = rawget(_G, "newproxy")
+function h.finalised(fn)
+  if newproxy then
+    local p = newproxy(true)
+    getmetatable(p).__gc = function() fn() end
+    return p
+  end
+  return setmetatable({}, { __gc = function() fn() end })
+end
+
+function h.gc_tune(pause, stepmul)
+  local old_pause = collectgarbage("setpause", pause)
+  local old_stepmul = collectgarbage("setstepmul", stepmul)
+  return function()
+    collectgarbage("setpause", old_pause)
+    collectgarbage("setstepmul", old_stepmul)
+  end
+end
 
 local math_type = rawget(math, "type")
 function h.is_integer(v)
@@ -258,6 +289,14 @@ function h.user_exists(q, id)
   local n = q:kevent({ { ident = id, filter = USER, flags = kq.EV_DELETE } })
   if n then q:kevent({ { ident = id, filter = USER, flags = kq.EV_ADD } }) end
   return n == 0
+end
+
+function h.fire(ident, udata, fflags, data)
+  local change = { ident = ident, filter = kq.EVFILT_USER,
+    flags = kq.EV_KEEPUDATA or 0, fflags = kq.NOTE_TRIGGER + (fflags or 0),
+    data = data or 0 }
+  if not kq.EV_KEEPUDATA then change.udata = udata end
+  return change
 end
 
 function h.use_up_fds(defer, room)
