@@ -161,20 +161,21 @@ describe("filters", function()
     assert.are.equal(0, evs[1].data)
   end)
 
-  it("outside FreeBSD's range give EINVAL", function()
+  it("outside FreeBSD's range give EINVAL (FreeBSD)", function()
     local q = h.newq(h.defer)
     for _, f in ipairs({ -14, -100, 1, 7, 32767, -32768 }) do
       assert.os_error(kt.errno.EINVAL, q:kevent({ { ident = 1, filter = f, flags = ADD } }))
     end
   end)
 
-  it("FreeBSD has but the engine lacks give ENOTSUP (engine only)", function()
-    if kq.backend ~= "linux" then return end
-    local q = h.newq(h.defer)
-    for _, f in ipairs({ -3, -8, -9, -10, -12, -13 }) do
-      assert.os_error(kt.errno.ENOTSUP, q:kevent({ { ident = 1, filter = f, flags = ADD } }))
-    end
-  end)
+  if kq.backend == "linux" then
+    it("FreeBSD has but the engine lacks give ENOTSUP (engine)", function()
+      local q = h.newq(h.defer)
+      for _, f in ipairs({ -3, -8, -9, -10, -12, -13 }) do
+        assert.os_error(kt.errno.ENOTSUP, q:kevent({ { ident = 1, filter = f, flags = ADD } }))
+      end
+    end)
+  end
 
   it("beyond a short integer are an argument error", function()
     local q = h.newq(h.defer)
@@ -186,14 +187,16 @@ describe("filters", function()
 end)
 
 describe("flags", function()
-  it("unknown bits are ignored and never show in events", function()
-    local q = h.newq(h.defer)
-    assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD + 0x0c00 } }))
-    assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
-    local evs = {}
-    assert.are.equal(1, q:kevent(nil, evs, 1, 0))
-    assert.are.equal(0, evs[1].flags)
-  end)
+  if kq.backend == "linux" then
+    it("unknown bits are ignored and never show in events (engine)", function()
+      local q = h.newq(h.defer)
+      assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD + 0x0c00 } }))
+      assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
+      local evs = {}
+      assert.are.equal(1, q:kevent(nil, evs, 1, 0))
+      assert.are.equal(0, evs[1].flags)
+    end)
+  end
 
   it("EV_ERROR and EV_EOF given on input are discarded (EV_SYSFLAGS)", function()
     local q = h.newq(h.defer)
@@ -217,7 +220,7 @@ describe("flags", function()
     end
   end)
 
-  it("unknown timer fflags give EINVAL", function()
+  it("unknown timer fflags give EINVAL (FreeBSD)", function()
     local q = h.newq(h.defer)
     assert.os_error(kt.errno.EINVAL, q:kevent({ { ident = 1, filter = TIMER, flags = ADD,
       fflags = 0x20, data = 10 } }))
@@ -309,10 +312,11 @@ describe("a queue in a fork child", function()
         local ok, msg = pcall(q.kevent, q, nil, {}, 1, 0)
         if ok or not tostring(msg):match("closed kqueue") then code = 1 end
         if kq.type(q) ~= "closed kqueue" then code = code + 2 end
-        q:close() -- must not close the inherited number
-        if kt.lseek(fd, 0, "cur") == nil and select(3, kt.lseek(fd, 0, "cur")) == kt.errno.EBADF then
-          code = code + 4
-        end
+        -- Whatever holds the number in the child (the system may have
+        -- kept the queue's descriptor, or not) stays open.
+        if kt.is_cloexec(fd) == nil then assert(kt.dup2(0, fd)) end
+        q:close() -- must not close that number
+        if kt.is_cloexec(fd) == nil then code = code + 4 end
         local q2 = kq.kqueue()
         if not q2 or q2:kevent({ { ident = 1, filter = USER, flags = ADD } }) ~= 0 then
           code = code + 8
@@ -371,8 +375,7 @@ describe("changelists with metatables", function()
       __newindex = function() error("read-only") end,
     })
     assert.are.equal(0, q:kevent({ change }))
-    assert.are.equal(0, q:kevent({ { ident = 9, filter = USER, fflags = kq.NOTE_TRIGGER,
-      flags = kq.EV_KEEPUDATA } }))
+    assert.are.equal(0, q:kevent({ h.fire(9, "proxied") }))
     local evs = {}
     assert.are.equal(1, q:kevent(nil, evs, 1, 0))
     assert.are.equal("proxied", evs[1].udata)
@@ -505,8 +508,10 @@ end)
 describe("event tables kept from an earlier call", function()
   it("stay as they were when a new eventlist is passed", function()
     local q = h.newq(h.defer)
-    assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD, udata = { 1 } },
-      { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER, flags = kq.EV_KEEPUDATA } }))
+    local one = { 1 }
+    assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD, udata = one },
+      h.fire(1, one) }))
+    one = nil -- luacheck: ignore 311
     local first = {}
     assert.are.equal(1, q:kevent(nil, first, 1, 0))
     local kept = first[1]
@@ -514,7 +519,7 @@ describe("event tables kept from an earlier call", function()
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = DELETE } }))
     collectgarbage()
     assert.are.equal(0, q:kevent({ { ident = 2, filter = USER, flags = ADD, udata = "two" },
-      { ident = 2, filter = USER, fflags = kq.NOTE_TRIGGER, flags = kq.EV_KEEPUDATA } }))
+      h.fire(2, "two") }))
     local second = {}
     assert.are.equal(1, q:kevent(nil, second, 1, 0))
     assert.are.equal(1, kept.ident)
@@ -526,8 +531,7 @@ describe("event tables kept from an earlier call", function()
   it("are reused, all six fields overwritten, when the same eventlist is passed", function()
     local q = h.newq(h.defer)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD + kq.EV_ONESHOT,
-      udata = "one" }, { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER,
-      flags = kq.EV_KEEPUDATA } }))
+      udata = "one" }, h.fire(1, "one") }))
     local evs = {}
     assert.are.equal(1, q:kevent(nil, evs, 1, 0))
     local kept = evs[1]

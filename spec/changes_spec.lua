@@ -32,8 +32,10 @@ describe("a failing change", function()
       q:kevent({ { ident = 1, filter = USER, flags = DELETE } }, nil, 0))
     assert.os_error(E.EINVAL,
       q:kevent({ { ident = 1, filter = -100, flags = ADD } }))
-    assert.os_error(E.EINVAL,
-      q:kevent({ { ident = 1, filter = USER, flags = ADD + kq.EV_KEEPUDATA } }))
+    if kq.EV_KEEPUDATA then
+      assert.os_error(E.EINVAL,
+        q:kevent({ { ident = 1, filter = USER, flags = ADD + kq.EV_KEEPUDATA } }))
+    end
     assert.os_error(E.EINVAL, q:kevent({ { ident = 1, filter = USER,
       flags = ADD + kq.EV_ENABLE + kq.EV_DISABLE } }))
   end)
@@ -140,12 +142,11 @@ describe("changes", function()
     assert.are.equal(1, evs[1].ident)
   end)
 
-  it("EV_ADD|EV_DELETE adds a missing knote and deletes an existing one", function()
+  it("EV_ADD|EV_DELETE adds a missing knote and deletes an existing one (FreeBSD)", function()
     local q = h.newq(finally)
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER,
       flags = ADD + DELETE, udata = "x" } }))
-    assert.are.equal(0, q:kevent({ { ident = 1, filter = USER,
-      flags = kq.EV_KEEPUDATA, fflags = kq.NOTE_TRIGGER } }))
+    assert.are.equal(0, q:kevent({ h.fire(1, "x") }))
     local evs = {}
     assert.are.equal(1, q:kevent(nil, evs, 1, 5))
     assert.are.equal("x", evs[1].udata)

@@ -19,7 +19,7 @@ local function limit_fds(n)
 end
 
 describe("descriptor exhaustion", function()
-  it("makes kqueue() and EV_ADD fail with EMFILE, and nothing leaks", function()
+  it("makes kqueue() and the engine's timer EV_ADD fail with EMFILE, no leak", function()
     collectgarbage()
     local before = h.fdcount()
     local q = h.newq(h.defer)
@@ -34,22 +34,26 @@ describe("descriptor exhaustion", function()
       fillers[#fillers + 1] = w
     end
     -- One number may be left when the last pipe needed two.
-    local extra = kq.kqueue()
-    if extra then extra:close() ; local r = kt.open("/dev/null", "r")
-      if r then fillers[#fillers + 1] = r end end
+    while true do
+      local r = kt.open("/dev/null", "r")
+      if not r then break end
+      fillers[#fillers + 1] = r
+    end
 
     assert.os_error(E.EMFILE, kq.kqueue())
-    -- A timer needs the queue's timerfd: none can be made.
-    assert.os_error(E.EMFILE, q:kevent({ { ident = 1, filter = TIMER, flags = ADD,
-      data = 10 } }))
     local evs = {}
-    assert.are.equal(1, q:kevent({ { ident = 2, filter = TIMER, flags = ADD, data = 10 } },
-      evs, 2, 0))
-    assert.are.equal(kq.EV_ERROR, evs[1].flags)
-    assert.are.equal(E.EMFILE, evs[1].data)
-    -- No half-made knote stayed behind.
-    assert.os_error(E.ENOENT, q:kevent({ { ident = 1, filter = TIMER, flags = DELETE } }))
-    assert.os_error(E.ENOENT, q:kevent({ { ident = 2, filter = TIMER, flags = DELETE } }))
+    if kq.backend == "linux" then
+      -- The engine's timer needs the queue's timerfd: none can be made.
+      assert.os_error(E.EMFILE, q:kevent({ { ident = 1, filter = TIMER, flags = ADD,
+        data = 10 } }))
+      assert.are.equal(1, q:kevent({ { ident = 2, filter = TIMER, flags = ADD, data = 10 } },
+        evs, 2, 0))
+      assert.are.equal(kq.EV_ERROR, evs[1].flags)
+      assert.are.equal(E.EMFILE, evs[1].data)
+      -- No half-made knote stayed behind.
+      assert.os_error(E.ENOENT, q:kevent({ { ident = 1, filter = TIMER, flags = DELETE } }))
+      assert.os_error(E.ENOENT, q:kevent({ { ident = 2, filter = TIMER, flags = DELETE } }))
+    end
     -- USER knotes need no descriptor and keep working.
     assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD },
       { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
@@ -107,8 +111,13 @@ describe("many queues", function()
   it("1,000 open at once, then closed, leave no descriptor behind", function()
     collectgarbage()
     local before = h.fdcount()
+    -- What one queue costs: one descriptor on the BSDs, more on the engine.
+    local one = assert(kq.kqueue())
+    local cost = h.fdcount() - before
+    one:close()
+    assert.is_true(cost >= 1)
     local qs = {}
-    local old = assert(kt.setrlimit_nofile(before + 1100))
+    local old = assert(kt.setrlimit_nofile(before + 1000 * cost + 100))
     h.defer(function()
       for _, q in ipairs(qs) do q:close() end
       kt.setrlimit_nofile(old)
@@ -118,7 +127,7 @@ describe("many queues", function()
       assert.are.equal(0, qs[i]:kevent({ { ident = i, filter = USER, flags = ADD },
         { ident = i, filter = USER, fflags = kq.NOTE_TRIGGER } }))
     end
-    assert.are.equal(before + 1000, h.fdcount())
+    assert.are.equal(before + 1000 * cost, h.fdcount())
     local evs = {}
     for i = 1, 1000, 111 do
       assert.are.equal(1, qs[i]:kevent(nil, evs, 1, 0))
@@ -177,9 +186,11 @@ describe("garbage collection", function()
       local udata = { "payload" }
       weak[1] = udata
       assert.are.equal(0, q:kevent({ { ident = 1, filter = USER, flags = ADD, udata = udata },
-        { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER, flags = kq.EV_KEEPUDATA },
-        { ident = 2, filter = TIMER, flags = ADD, data = 1 } }))
-      assert.are.equal(before + 1 + 1, h.fdcount()) -- the queue and its timerfd
+        h.fire(1, udata), { ident = 2, filter = TIMER, flags = ADD, data = 1 } }))
+      if kq.backend == "linux" then
+        -- the queue and the timer's timerfd at least
+        assert.is_true(h.fdcount() >= before + 2, "descriptors of the queue")
+      end
     end
     collectgarbage()
     collectgarbage()
@@ -194,8 +205,7 @@ describe("garbage collection", function()
       local u = { i }
       weak[i] = u
       assert.are.equal(0, q:kevent({ { ident = i, filter = USER,
-        flags = ADD + kq.EV_ONESHOT, udata = u },
-        { ident = i, filter = USER, fflags = kq.NOTE_TRIGGER, flags = kq.EV_KEEPUDATA } }))
+        flags = ADD + kq.EV_ONESHOT, udata = u }, h.fire(i, u) }))
     end
     collectgarbage()
     collectgarbage()
@@ -223,10 +233,10 @@ describe("garbage collection", function()
       { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER } }))
     local ran = 0
     for _ = 1, 200 do
-      setmetatable({}, { __gc = function()
+      h.finalised(function()
         ran = ran + 1
         pcall(q.kevent, q, nil, {}, 4, 0)
-      end })
+      end)
     end
     local evs = {}
     for _ = 1, 50 do

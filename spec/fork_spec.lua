@@ -1,5 +1,7 @@
 -- fork: a kqueue is not inherited.  In the child every queue reports
--- closed and its descriptor number is never closed there (semantics 5).
+-- closed and its descriptor number is never closed there (semantics 5):
+-- whatever holds that number in the child (on FreeBSD nothing the queue
+-- left: the child may have reused it) is not the binding's to close.
 local kq = require("kq")
 local kt = require("kqtest")
 local h = require("spec.helper")
@@ -37,6 +39,9 @@ describe("after fork, in the child", function()
     finally(function() q:close() end)
     local fd = q:fileno()
     local status = in_child(function()
+      -- The number is open in the child whether or not the system kept
+      -- the queue's descriptor there.
+      if kt.is_cloexec(fd) == nil then assert(kt.dup2(0, fd)) end
       if q:close() ~= true then return false end
       do -- one made in the child, then dropped
         local q2 = assert(kq.kqueue())
@@ -45,7 +50,7 @@ describe("after fork, in the child", function()
       q = nil
       collectgarbage()
       collectgarbage()
-      -- The old number is still open in the child.
+      -- The number is still open in the child.
       return kt.is_cloexec(fd) ~= nil
     end)
     assert.are.equal(0, status)
@@ -74,8 +79,7 @@ describe("after fork, in the parent", function()
     end)
     assert.are.equal(0, status)
     assert.are.equal("kqueue", kq.type(q))
-    assert(q:kevent({ { ident = 1, filter = USER, fflags = kq.NOTE_TRIGGER,
-      flags = kq.EV_KEEPUDATA } }))
+    assert(q:kevent({ h.fire(1, "p") }))
     local evs = {}
     assert.are.equal(1, q:kevent(nil, evs, 1, 5))
     assert.are.equal("p", evs[1].udata)
