@@ -36,8 +36,8 @@
  * every number is a double, exact for integers up to 2^53 in magnitude, and
  * lua_tointeger truncates silently.  kq never rounds an argument: an
  * integer argument must be integral (else "number has no integer
- * representation", as 5.4 says for 1.5) and, on doubles, within +-2^53
- * (else "out of range"). */
+ * representation", as 5.4 says for 1.5 or 2^64) and, on doubles, within
+ * +-2^53 (else "out of range"). */
 
 #define KQ_INT_OK 1
 #define KQ_INT_NOTINT 0
@@ -57,6 +57,9 @@ KQ_COMPAT int kq_tointeger(lua_State *L, int idx, lua_Integer *v)
 
 	*v = 0;
 	if (d != floor(d)) /* also NaN and the infinities */
+		return KQ_INT_NOTINT;
+	/* Beyond 64 bits 5.4 has no integer for it either: say the same. */
+	if (d < -9223372036854775808.0 || d >= 9223372036854775808.0)
 		return KQ_INT_NOTINT;
 	if (d < -9007199254740992.0 || d > 9007199254740992.0)
 		return KQ_INT_RANGE;

@@ -548,8 +548,8 @@ static void kq_failed(struct kq_call *c, const struct kevent *ch, int64_t en)
  * descriptor at that moment, and cache it with rawset so that a second
  * read is stable.  If the engine cannot compute it (the descriptor was
  * closed meanwhile) data reads as 0: a field read is no place to raise.
- * Upvalues: the kind (ext[0]), then the interned "data", "ident" and
- * "filter". */
+ * Upvalues: the kind (ext[0], as its bytes: see kq_pushlazymt), then the
+ * interned "data", "ident" and "filter". */
 static int kq_lazyindex(lua_State *L)
 {
 	struct kevent ev;
@@ -566,7 +566,13 @@ static int kq_lazyindex(lua_State *L)
 	lua_pushvalue(L, lua_upvalueindex(4));
 	lua_rawget(L, 1);
 	ev.filter = (short)lua_tointeger(L, -1);
-	ev.ext[0] = (uint64_t)lua_tointeger(L, lua_upvalueindex(1));
+	{
+		size_t len;
+		const char *kind = lua_tolstring(L, lua_upvalueindex(1), &len);
+
+		if (kind != NULL && len == sizeof ev.ext[0])
+			memcpy(&ev.ext[0], kind, sizeof ev.ext[0]);
+	}
 	if (kqe_event_data(&ev, &data) < 0)
 		data = 0;
 	lua_pushvalue(L, 2);
@@ -578,7 +584,9 @@ static int kq_lazyindex(lua_State *L)
 
 /* Push the metatable for lazy events of kind ext0: one per kind, kept in
  * registry[KQ_LAZY_MT] (an upvalue), each __index holding its ext[0] as an
- * upvalue.  The last kind's metatable is kept in a slot for the call. */
+ * upvalue.  The kind is keyed by its 8 bytes as a string: it is above 2^53,
+ * which a number cannot hold exactly on Lua 5.1, 5.2 and LuaJIT.  The last
+ * kind's metatable is kept in a slot for the call. */
 static void kq_pushlazymt(struct kq_call *c, uint64_t ext0)
 {
 	lua_State *L = c->L;
@@ -587,22 +595,22 @@ static void kq_pushlazymt(struct kq_call *c, uint64_t ext0)
 		lua_pushvalue(L, c->lazymt);
 		return;
 	}
-	if (lua_rawgeti(L, lua_upvalueindex(KQ_UV_LAZYREG),
-			(lua_Integer)ext0) != LUA_TTABLE) {
+	lua_pushlstring(L, (const char *)&ext0, sizeof ext0);
+	if (lua_rawget(L, lua_upvalueindex(KQ_UV_LAZYREG)) != LUA_TTABLE) {
 		lua_pop(L, 1);
 		lua_createtable(L, 0, 2);
 		kq_pushkey(L, KQ_UV_NAME);
 		kq_pushkey(L, KQ_UV_LAZYNAME);
 		lua_rawset(L, -3);
-		lua_pushinteger(L, (lua_Integer)ext0);
+		lua_pushlstring(L, (const char *)&ext0, sizeof ext0);
 		kq_pushkey(L, KQ_UV_DATA);
 		kq_pushkey(L, KQ_UV_IDENT);
 		kq_pushkey(L, KQ_UV_FILTER);
 		lua_pushcclosure(L, kq_lazyindex, 4);
 		lua_setfield(L, -2, "__index");
-		lua_pushvalue(L, -1);
-		lua_rawseti(L, lua_upvalueindex(KQ_UV_LAZYREG),
-			    (lua_Integer)ext0);
+		lua_pushlstring(L, (const char *)&ext0, sizeof ext0);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, lua_upvalueindex(KQ_UV_LAZYREG));
 	}
 	lua_pushvalue(L, -1);
 	lua_replace(L, c->lazymt);

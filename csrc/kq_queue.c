@@ -203,6 +203,9 @@ void kq_queue_open(lua_State *L)
 {
 	luaL_newmetatable(L, KQ_QUEUE_MT);
 	luaL_setfuncs(L, kq_meta, 0);
+	/* luaL_newmetatable sets __name from 5.3 on; 5.1 and 5.2 do not. */
+	lua_pushliteral(L, KQ_QUEUE_MT);
+	lua_setfield(L, -2, "__name");
 	/* The library is the method table, so q:kevent is kq.kevent (LPeg). */
 	lua_pushvalue(L, -2);
 	lua_setfield(L, -2, "__index");
