@@ -177,7 +177,7 @@ describe("filters", function()
     end)
   end
 
-  it("beyond a short integer are an argument error", function()
+  it("beyond a short integer are an argument error (FreeBSD)", function()
     local q = h.newq(h.defer)
     assert.matches("changelist%[1%]%.filter: out of range",
       err(kq.kevent, q, { { ident = 1, filter = 32768 } }))

@@ -160,7 +160,7 @@ describe("the changelist", function()
       err(function() return q:kevent({ { filter = USER } }) end))
   end)
 
-  it("range-checks every field against its C type", function()
+  it("range-checks every field against its C type (FreeBSD)", function()
     local q = h.newq(finally)
     local function range(change, field)
       assert.matches("%(changelist%[1%]%." .. field .. ": out of range%)",

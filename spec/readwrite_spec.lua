@@ -320,9 +320,13 @@ describe("EVFILT_WRITE", function()
     local evs = h.wait(q)
     assert.are.equal(1, #evs)
     assert.are.equal(w, evs[1].ident)
-    assert.are.equal(65536, evs[1].data) -- Linux's default pipe size
+    local free = evs[1].data
+    if kq.backend == "linux" then
+      assert.are.equal(65536, free) -- Linux's default pipe size
+    end
+    assert.is_true(free > 100)
     assert(kt.write(w, string.rep("z", 100)))
-    assert.are.equal(65536 - 100, h.wait(q)[1].data)
+    assert.are.equal(free - 100, h.wait(q)[1].data)
   end)
 
   it("on a pipe whose reader closed before EV_ADD fails with EPIPE", function()
@@ -630,13 +634,15 @@ describe("a queue watched by another", function()
     assert.os_error(E.EINVAL, q:kevent({ h.ch(other:fileno(), WRITE, EV_ADD) }))
   end)
 
-  it("rejects a cycle of two queues with EINVAL", function()
-    local defer = h.closer()
-    local q1 = h.newq(defer)
-    local q2 = h.newq(defer)
-    h.apply(q1, h.ch(q2:fileno(), READ, EV_ADD))
-    assert.os_error(E.EINVAL, q2:kevent({ h.ch(q1:fileno(), READ, EV_ADD) }))
-  end)
+  if kq.backend == "linux" then
+    it("rejects a cycle of two queues with EINVAL (engine)", function()
+      local defer = h.closer()
+      local q1 = h.newq(defer)
+      local q2 = h.newq(defer)
+      h.apply(q1, h.ch(q2:fileno(), READ, EV_ADD))
+      assert.os_error(E.EINVAL, q2:kevent({ h.ch(q1:fileno(), READ, EV_ADD) }))
+    end)
+  end
 end)
 
 describe("a queue's descriptor under poll(2)", function()

@@ -20,8 +20,7 @@ describe("reloading kq", function()
     local kq2 = reload()
     assert.are_not.equal(kq, kq2)
     assert.are.equal("kqueue", kq2.type(q))
-    assert(kq2.kevent(q, { { ident = 1, filter = USER, fflags = kq2.NOTE_TRIGGER,
-      flags = kq2.EV_KEEPUDATA } }))
+    assert(kq2.kevent(q, { h.fire(1, "old") }))
     local evs = {}
     assert.are.equal(1, q:kevent(nil, evs, 1, 5))
     assert.are.equal("old", evs[1].udata)

@@ -86,14 +86,16 @@ describe("a relative EVFILT_TIMER", function()
     { "NOTE_USECONDS 100000", USECONDS, 100000, 0.1 },
     { "NOTE_NSECONDS 10^8", NSECONDS, 100000000, 0.1 },
   }) do
-    it(unit[1] .. " fires, not early", h.withq(function(q)
-      local t0 = now()
-      h.apply(q, t(1, EV_ADD + EV_ONESHOT, unit[3], unit[2]))
-      local ev, at = next_event(q, 1)
-      assert.is_true(at - t0 >= unit[4] - SLACK, at - t0)
-      assert.are.equal(1, ev.data)
-      assert.are.equal(0, ev.fflags)
-    end))
+    if unit[2] then
+      it(unit[1] .. " fires, not early", h.withq(function(q)
+        local t0 = now()
+        h.apply(q, t(1, EV_ADD + EV_ONESHOT, unit[3], unit[2]))
+        local ev, at = next_event(q, 1)
+        assert.is_true(at - t0 >= unit[4] - SLACK, at - t0)
+        assert.are.equal(1, ev.data)
+        assert.are.equal(0, ev.fflags)
+      end))
+    end
   end
 
   it("ONESHOT with data 0 fires at once", h.withq(function(q)
@@ -130,15 +132,17 @@ describe("invalid EVFILT_TIMER changes", function()
     assert.is_true(gone(q, 1))
   end))
 
-  it("unknown fflags (0x20) give EINVAL", h.withq(function(q)
+  it("unknown fflags (0x20) give EINVAL (FreeBSD)", h.withq(function(q)
     assert.os_error(E.EINVAL, q:kevent({ t(1, EV_ADD, 10, 0x20) }))
   end))
 
-  it("two units give EINVAL", h.withq(function(q)
-    assert.os_error(E.EINVAL, q:kevent({ t(1, EV_ADD, 10, SECONDS + USECONDS) }))
-    assert.os_error(E.EINVAL,
-      q:kevent({ t(1, EV_ADD, 10, MSECONDS + NSECONDS + ABSTIME) }))
-  end))
+  if ABSTIME and MSECONDS then
+    it("two units give EINVAL (FreeBSD)", h.withq(function(q)
+      assert.os_error(E.EINVAL, q:kevent({ t(1, EV_ADD, 10, SECONDS + USECONDS) }))
+      assert.os_error(E.EINVAL,
+        q:kevent({ t(1, EV_ADD, 10, MSECONDS + NSECONDS + ABSTIME) }))
+    end))
+  end
 
   it("a re-add with bad parameters fails and keeps the knote", h.withq(function(q)
     h.apply(q, t(1, EV_ADD, 30))
@@ -215,50 +219,52 @@ describe("EVFILT_TIMER with DISABLE, ENABLE and DISPATCH", function()
   end))
 end)
 
-describe("an absolute EVFILT_TIMER (NOTE_ABSTIME)", function()
-  it("ABSTIME|USECONDS|ONESHOT at now + 0.3 s: flags ONESHOT, data 1, not early",
-    h.withq(function(q)
-      local t0 = now()
-      local deadline = t0 + 0.3
-      h.apply(q, t(1, EV_ADD + EV_ONESHOT, math.floor(deadline * 1e6) + 1,
-        ABSTIME + USECONDS))
-      local ev, at = next_event(q, 1)
-      assert.is_true(at >= deadline - SLACK, at - deadline)
-      assert.are.equal(EV_ONESHOT, ev.flags)
-      assert.are.equal(1, ev.data)
-      assert.are.equal(0, ev.fflags)
-      assert.is_true(gone(q, 1))
+if ABSTIME then
+  describe("an absolute EVFILT_TIMER (NOTE_ABSTIME)", function()
+    it("ABSTIME|USECONDS|ONESHOT at now + 0.3 s: flags ONESHOT, data 1, not early",
+      h.withq(function(q)
+        local t0 = now()
+        local deadline = t0 + 0.3
+        h.apply(q, t(1, EV_ADD + EV_ONESHOT, math.floor(deadline * 1e6) + 1,
+          ABSTIME + USECONDS))
+        local ev, at = next_event(q, 1)
+        assert.is_true(at >= deadline - SLACK, at - deadline)
+        assert.are.equal(EV_ONESHOT, ev.flags)
+        assert.are.equal(1, ev.data)
+        assert.are.equal(0, ev.fflags)
+        assert.is_true(gone(q, 1))
+      end))
+
+    it("in the past fires at once", h.withq(function(q)
+      h.apply(q, t(1, EV_ADD + EV_ONESHOT, 1000, ABSTIME + SECONDS))
+      local evs = h.wait(q)
+      assert.are.equal(1, #evs)
+      assert.are.equal(1, evs[1].data)
     end))
 
-  it("in the past fires at once", h.withq(function(q)
-    h.apply(q, t(1, EV_ADD + EV_ONESHOT, 1000, ABSTIME + SECONDS))
-    local evs = h.wait(q)
-    assert.are.equal(1, #evs)
-    assert.are.equal(1, evs[1].data)
-  end))
+    it("without ONESHOT or CLEAR returns data 1 on every call, no EV_CLEAR",
+      h.withq(function(q)
+        h.apply(q, t(1, EV_ADD, math.floor(now() * 1000) + 20, ABSTIME))
+        local ev = next_event(q, 1)
+        assert.are.equal(0, ev.flags)
+        assert.are.equal(1, ev.data)
+        for _ = 1, 3 do
+          local evs = h.wait(q)
+          assert.are.equal(1, #evs)
+          assert.are.equal(1, evs[1].data)
+          assert.are.equal(0, h.band(evs[1].flags, EV_CLEAR))
+        end
+      end))
 
-  it("without ONESHOT or CLEAR returns data 1 on every call, no EV_CLEAR",
-    h.withq(function(q)
-      h.apply(q, t(1, EV_ADD, math.floor(now() * 1000) + 20, ABSTIME))
-      local ev = next_event(q, 1)
-      assert.are.equal(0, ev.flags)
-      assert.are.equal(1, ev.data)
-      for _ = 1, 3 do
-        local evs = h.wait(q)
-        assert.are.equal(1, #evs)
-        assert.are.equal(1, evs[1].data)
-        assert.are.equal(0, h.band(evs[1].flags, EV_CLEAR))
-      end
+    it("with EV_CLEAR fires once", h.withq(function(q)
+      h.apply(q, t(1, EV_ADD + EV_CLEAR, 1, ABSTIME + SECONDS))
+      local evs = h.wait(q)
+      assert.are.equal(1, #evs)
+      assert.are.equal(EV_CLEAR, evs[1].flags)
+      assert.are.same({}, h.wait(q, 8, 0.05))
     end))
-
-  it("with EV_CLEAR fires once", h.withq(function(q)
-    h.apply(q, t(1, EV_ADD + EV_CLEAR, 1, ABSTIME + SECONDS))
-    local evs = h.wait(q)
-    assert.are.equal(1, #evs)
-    assert.are.equal(EV_CLEAR, evs[1].flags)
-    assert.are.same({}, h.wait(q, 8, 0.05))
-  end))
-end)
+  end)
+end
 
 describe("EVFILT_TIMER knotes", function()
   it("are deleted; a missing one gives ENOENT", h.withq(function(q)
@@ -269,7 +275,7 @@ describe("EVFILT_TIMER knotes", function()
     assert.os_error(E.ENOENT, q:kevent({ t(1, EV_ENABLE) }))
   end))
 
-  it("EV_ADD|EV_RECEIPT gives a receipt, the timer fires later", h.withq(function(q)
+  it("EV_ADD|EV_RECEIPT gives a receipt, the timer fires later (FreeBSD)", h.withq(function(q)
     local list = {}
     local n = q:kevent({ t(1, EV_ADD + EV_RECEIPT + EV_ONESHOT, 0) }, list, 4, 0)
     assert.are.equal(1, n)
@@ -280,14 +286,16 @@ describe("EVFILT_TIMER knotes", function()
     assert.are.equal(EV_RECEIPT + EV_ONESHOT + EV_CLEAR, evs[1].flags)
   end))
 
-  it("replace udata on a modify unless EV_KEEPUDATA", h.withq(function(q)
-    h.apply(q, t(1, EV_ADD + EV_DISABLE, 0, 0, "a"))
-    h.apply(q, t(1, EV_ENABLE + kq.EV_KEEPUDATA, 0, 0, "b"))
-    assert.are.equal("a", next_event(q, 1).udata)
-    h.apply(q, t(1, EV_DISABLE, 0, 0, "c"))
-    h.apply(q, t(1, EV_ENABLE + kq.EV_KEEPUDATA))
-    assert.are.equal("c", next_event(q, 1).udata)
-  end))
+  if kq.EV_KEEPUDATA then
+    it("replace udata on a modify unless EV_KEEPUDATA", h.withq(function(q)
+      h.apply(q, t(1, EV_ADD + EV_DISABLE, 0, 0, "a"))
+      h.apply(q, t(1, EV_ENABLE + kq.EV_KEEPUDATA, 0, 0, "b"))
+      assert.are.equal("a", next_event(q, 1).udata)
+      h.apply(q, t(1, EV_DISABLE, 0, 0, "c"))
+      h.apply(q, t(1, EV_ENABLE + kq.EV_KEEPUDATA))
+      assert.are.equal("c", next_event(q, 1).udata)
+    end))
+  end
 
   it("in two queues are independent", function()
     local q1 = assert(kq.kqueue())

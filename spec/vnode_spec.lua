@@ -225,20 +225,22 @@ describe("EVFILT_VNODE", function()
       end
     end)
 
-    it("reports OPEN and CLOSE when another process opens and closes", function()
-      local defer = h.closer()
-      local d = tmpdir(defer)
-      local q = h.newq(defer)
-      local fd, p = d.file("f", "x")
-      h.apply(q, ch(fd, EV_ADD + EV_CLEAR, kq.NOTE_OPEN + kq.NOTE_CLOSE))
-      none(q)
-      local pid = child(function()
-        local r = assert(kt.open(p, "r"))
-        kt.close(r)
+    if kq.NOTE_OPEN and kq.NOTE_CLOSE then
+      it("reports OPEN and CLOSE when another process opens and closes", function()
+        local defer = h.closer()
+        local d = tmpdir(defer)
+        local q = h.newq(defer)
+        local fd, p = d.file("f", "x")
+        h.apply(q, ch(fd, EV_ADD + EV_CLEAR, kq.NOTE_OPEN + kq.NOTE_CLOSE))
+        none(q)
+        local pid = child(function()
+          local r = assert(kt.open(p, "r"))
+          kt.close(r)
+        end)
+        assert.are.equal(0, reap(pid))
+        assert.are.equal(kq.NOTE_OPEN + kq.NOTE_CLOSE, one(q, fd).fflags)
       end)
-      assert.are.equal(0, reap(pid))
-      assert.are.equal(kq.NOTE_OPEN + kq.NOTE_CLOSE, one(q, fd).fflags)
-    end)
+    end
 
     it("a blocking wait for WRITE ignores an open and close, returns at the write", function()
       local defer = h.closer()
@@ -293,13 +295,13 @@ describe("EVFILT_VNODE", function()
       local d = tmpdir(defer)
       local fds = {}
       for i = 1, 1000 do fds[i] = d.file("m" .. i) end
-      local before = kt.fdcount()
       local q = h.newq(defer)
+      local before = kt.fdcount()
       local changes = {}
       for i = 1, 1000 do changes[i] = ch(fds[i], EV_ADD + EV_CLEAR, WRITE) end
       assert.are.equal(0, q:kevent(changes))
-      -- the queue itself, and at most two more of the engine's own
-      assert.is_true(kt.fdcount() - before <= 3)
+      -- at most two of the engine's own (none on the BSDs)
+      assert.is_true(kt.fdcount() - before <= 2)
       for i = 1, 1000, 100 do assert(kt.write(fds[i], "x")) end
       local seen = {}
       for _, e in ipairs(wait(q, 0, 64)) do seen[#seen + 1] = e.ident end
@@ -411,7 +413,7 @@ describe("EVFILT_VNODE", function()
       assert.are.equal(EV_DISPATCH + EV_CLEAR, e.flags)
     end)
 
-    it("EV_RECEIPT gives a receipt, then events carry the flag", function()
+    it("EV_RECEIPT gives a receipt, then events carry the flag (FreeBSD)", function()
       local defer = h.closer()
       local d = tmpdir(defer)
       local q = h.newq(defer)
