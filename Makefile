@@ -108,7 +108,7 @@ install: build/kq/core.so
 # Also what `luarocks make` leaves in the checkout: objects beside the
 # sources and kq/core.so at the top.
 clean:
-	rm -rf build build-asan bench/build fuzz/corpus-tmp
+	rm -rf build build-asan build-debug bench/build fuzz/corpus-tmp
 	find csrc -name "*.o" -exec rm -f {} +
 	rm -f kq/core.so
 	if [ -d kq ]; then rmdir kq; fi
@@ -180,6 +180,21 @@ check-native-build:
 	$(CC) $(KQ_CFLAGS) -U__linux__ -Itests/native $(LUA_CFLAGS) \
 		-fsyntax-only $(BINDING_SRC)
 
+# The engine's files stand in floors, never in a circle (csrc/engine/queue.h).
+check-layers:
+	sh tests/layers.sh
+
+# The whole suite and the engine's C tests with the engine's debug
+# assertions on (-DKQE_DEBUG: lock ownership and knote state).
+check-debug: deps
+	mkdir -p build-debug/kq
+	$(CC) $(KQ_CFLAGS) -O1 -DKQE_DEBUG $(LUA_CFLAGS) \
+		-o build-debug/kq/core.so $(BINDING_SRC) $(ENGINE_SRC) $(LIBFLAG)
+	$(CC) $(KQ_CFLAGS) $(LUA_CFLAGS) -o build-debug/kqtest.so \
+		csrc/testing/kqtest.c $(LIBFLAG)
+	$(BUSTED) $(BUSTED_LUA) --cpath="./build-debug/?.so"
+	$(MAKE) -f tests/c/Makefile check-debug
+
 # ---- memory safety --------------------------------------------------------
 # The whole suite against a module built with AddressSanitizer and
 # UndefinedBehaviorSanitizer.  The interpreter is not instrumented, so the
@@ -225,4 +240,5 @@ FUZZ_SECONDS = 60
 fuzz:
 	$(MAKE) -f fuzz/Makefile FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
 
-.PHONY: dist rock check-rock check-native-build fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind
+PHONY_ENGINE = check-layers check-debug
+.PHONY: $(PHONY_ENGINE) dist rock check-rock check-native-build fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind

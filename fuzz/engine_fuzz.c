@@ -34,7 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "engine/internal.h"
+#include "engine/family.h"
 #include "../tests/support/fdcount.h"
 
 /* KQFUZZ_TRACE=1 in the environment prints every call, to read a crash. */
@@ -205,7 +205,9 @@ static int is_fd_filter(short f)
 
 static int implemented(short f)
 {
-	return f < 0 && f >= -EVFILT_SYSCOUNT && kqe_filters[-f] && kqe_filters[-f]->attach;
+	/* The families are registered by the first kqe_kqueue(). */
+	const struct kqe_family *fam = kqe_family_of(f);
+	return fam && fam->ops && fam->ops->attach;
 }
 
 static struct mknote *mfind(short filter, uintptr_t ident)
@@ -265,6 +267,8 @@ static void model_prechange(const struct kevent *kev)
 		return;
 	struct mknote *m = mfind(kev->filter, kev->ident);
 	if (!fd_open_now(kev->ident)) {
+		if (m && trace)
+			fprintf(stderr, "    model: closed (%d, %lu)\n", m->filter, (unsigned long)m->ident);
 		if (m)
 			m->used = 0;
 		return;
@@ -279,8 +283,11 @@ static void model_prechange(const struct kevent *kev)
 	    (kev->filter == EVFILT_READ || kev->filter == EVFILT_WRITE)) {
 		short other = kev->filter == EVFILT_READ ? EVFILT_WRITE : EVFILT_READ;
 		struct mknote *o = mfind(other, kev->ident);
-		if (o && o->gen != cur_gen(kev->ident))
+		if (o && o->gen != cur_gen(kev->ident)) {
+			if (trace)
+				fprintf(stderr, "    model: other direction stale\n");
 			o->used = 0;
+		}
 	}
 }
 
@@ -657,6 +664,8 @@ static void op_kq2(struct input *in)
 {
 	if (fds[T_KQ2] < 0) {
 		open_target(T_KQ2);
+		if (trace)
+			fprintf(stderr, "  kq2 opened: %d\n", fds[T_KQ2]);
 		return;
 	}
 	uint8_t s = u8(in);
@@ -692,6 +701,8 @@ static void op_kq2(struct input *in)
 static void op_misc(struct input *in)
 {
 	uint8_t s = u8(in);
+	if (trace)
+		fprintf(stderr, "  misc %d\n", s % 7);
 	struct kevent ev[2];
 	struct timespec bad = { 0, 1000000000 };
 	switch (s % 8) {
@@ -774,8 +785,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (u8(&in) & 1)
 		kqe_set_lazy_data(kq, 1);
 	if (trace)
-		fprintf(stderr, "kq %d sp0 %d %d sp1 %d %d pipe %d %d memfd %d\n", kq, fds[0],
-			fds[1], fds[2], fds[3], fds[4], fds[5], fds[6]);
+		fprintf(stderr, "kq %d sp0 %d %d sp1 %d %d pipe %d %d memfd %d kq2 %d\n", kq,
+			fds[0], fds[1], fds[2], fds[3], fds[4], fds[5], fds[6], fds[T_KQ2]);
 	for (int steps = 0; in.n > 0 && steps < 200; steps++) {
 		switch (u8(&in) % 10) {
 		case 0: case 1: case 2: op_single(&in); break;

@@ -312,6 +312,8 @@ describe("a queue in a fork child", function()
         local ok, msg = pcall(q.kevent, q, nil, {}, 1, 0)
         if ok or not tostring(msg):match("closed kqueue") then code = 1 end
         if kq.type(q) ~= "closed kqueue" then code = code + 2 end
+        -- The engine, like FreeBSD, leaves the child no such descriptor.
+        if kq.backend == "linux" and kt.is_cloexec(fd) ~= nil then code = code + 16 end
         -- Whatever holds the number in the child (the system may have
         -- kept the queue's descriptor, or not) stays open.
         if kt.is_cloexec(fd) == nil then assert(kt.dup2(0, fd)) end

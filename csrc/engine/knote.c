@@ -1,6 +1,9 @@
 /*
- * knote.c - the queue's knotes: a hash table keyed by (filter, ident), and
- * the ready list of knotes whose events wait to be collected.
+ * knote.c - the queue's knotes: a hash table keyed by (filter, ident), the
+ * ready list of knotes whose events wait to be collected, and the requeue
+ * list of level knotes delivered in the current collection.  A data
+ * structure: it calls no filter (the caller detaches a knote before
+ * kqe_knote_free, as FreeBSD's knote_drop expects).
  *
  * A knote is (ident, filter) within one queue (kqueue(2)): EV_ADD on an
  * existing pair modifies it, never duplicates it.
@@ -10,7 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "queue.h"
 
 static size_t knote_hash(short filter, uintptr_t ident, size_t cap)
 {
@@ -58,6 +61,8 @@ static int knote_grow(struct kqe_queue *q)
 
 int kqe_knote_insert(struct kqe_queue *q, struct knote *kn)
 {
+	KQE_ASSERT_LOCKED(q);
+	KQE_ASSERT(kqe_knote_find(q, kn->filter, kn->ident) == NULL, "two knotes for one pair");
 	if (q->hcount + 1 > q->hcap) { /* chains of one on average: load <= 1 */
 		int err = knote_grow(q);
 		if (err)
@@ -85,25 +90,27 @@ void kqe_knote_unlink(struct kqe_queue *q, struct knote *kn)
 
 /* The wake eventfd mirrors "the ready list is not empty" for an exposed
  * queue: written on the empty -> non-empty edge, read on the way back, so
- * the cost is per transition, never per event. */
+ * the cost is per transition, never per event.  `exposed' and
+ * `wake_pending' are read here without the wake lock: a stale `false'
+ * only costs a spare wake, and kqe_expose_locked looks at nready under the
+ * lock after setting `exposed', so no wake is missed. */
 static void ready_became_nonempty(struct kqe_queue *q)
 {
-	if ((q->exposed || q->nwaiters > 0) && !q->wake_pending)
+	if ((__atomic_load_n(&q->exposed, __ATOMIC_ACQUIRE) || q->nwaiters > 0) &&
+	    !__atomic_load_n(&q->wake_pending, __ATOMIC_RELAXED))
 		kqe_wake(q);
 }
 
 static void ready_became_empty(struct kqe_queue *q)
 {
-	if (q->wake_pending && q->nwaiters == 0) {
-		uint64_t v;
-		ssize_t r = read(q->wakefd, &v, sizeof v);
-		(void)r; /* EAGAIN: nothing was pending, which is fine */
-		q->wake_pending = false;
-	}
+	if (__atomic_load_n(&q->wake_pending, __ATOMIC_RELAXED) && q->nwaiters == 0)
+		kqe_wake_consume(q);
 }
 
 void kqe_ready_push(struct kqe_queue *q, struct knote *kn)
 {
+	KQE_ASSERT_LOCKED(q);
+	KQE_ASSERT(kn->status & KN_ENABLED, "a disabled knote queued");
 	/* A knote waiting on q->requeue (linked through rnext) goes back on
 	 * the ready list when the collection ends, if still active. */
 	if (kn->status & (KN_QUEUED | KN_REQUEUE))
@@ -116,14 +123,18 @@ void kqe_ready_push(struct kqe_queue *q, struct knote *kn)
 	else
 		q->rhead = kn;
 	q->rtail = kn;
-	if (q->nready++ == 0)
+	size_t before = q->nready;
+	__atomic_store_n(&q->nready, before + 1, __ATOMIC_RELEASE); /* kqread.c reads it */
+	if (before == 0)
 		ready_became_nonempty(q);
 }
 
 void kqe_ready_remove(struct kqe_queue *q, struct knote *kn)
 {
+	KQE_ASSERT_LOCKED(q);
 	if (!(kn->status & KN_QUEUED))
 		return;
+	KQE_ASSERT(q->nready > 0 && (kn->rprev || q->rhead == kn), "queued knote not on the list");
 	kn->status &= ~KN_QUEUED;
 	if (kn->rprev)
 		kn->rprev->rnext = kn->rnext;
@@ -134,7 +145,9 @@ void kqe_ready_remove(struct kqe_queue *q, struct knote *kn)
 	else
 		q->rtail = kn->rprev;
 	kn->rnext = kn->rprev = NULL;
-	if (--q->nready == 0)
+	size_t left = q->nready - 1;
+	__atomic_store_n(&q->nready, left, __ATOMIC_RELEASE);
+	if (left == 0)
 		ready_became_empty(q);
 }
 
@@ -153,9 +166,9 @@ void kqe_knote_activate(struct kqe_queue *q, struct knote *kn)
 		kqe_ready_push(q, kn);
 }
 
-void kqe_knote_drop(struct kqe_queue *q, struct knote *kn)
+void kqe_knote_free(struct kqe_queue *q, struct knote *kn)
 {
-	const struct kqe_filter *f = kqe_filters[-kn->filter];
+	KQE_ASSERT_LOCKED(q);
 	kqe_ready_remove(q, kn);
 	if (kn->status & KN_REQUEUE) {
 		/* Dropped during a collection: off the requeue list too. */
@@ -166,38 +179,14 @@ void kqe_knote_drop(struct kqe_queue *q, struct knote *kn)
 			*pp = kn->rnext;
 	}
 	kqe_knote_unlink(q, kn);
-	if (f && f->detach)
-		f->detach(q, kn);
+	KQE_ASSERT(kqe_knote_find(q, kn->filter, kn->ident) != kn, "freed knote still in the table");
 	free(kn);
 }
 
-void kqe_knote_delivered(struct kqe_queue *q, struct knote *kn)
+void kqe_requeue_push(struct kqe_queue *q, struct knote *kn)
 {
-	const struct kqe_filter *f = kqe_filters[-kn->filter];
-	kn->delivered_call = q->call_serial;
-	if (kn->flags & EV_ONESHOT) {
-		kqe_knote_drop(q, kn);
-		return;
-	}
-	if (kn->flags & EV_CLEAR) {
-		kn->status &= ~KN_ACTIVE;
-		kn->data_out = 0;
-		kn->fflags_out = 0;
-	}
-	if (f->after)
-		f->after(q, kn);
-	if (kn->flags & EV_DISPATCH) {
-		/* Disarmed lazily: only state changes here; the filter notices
-		 * when the source reports again with nobody enabled. */
-		kn->status &= ~KN_ENABLED;
-		return;
-	}
-	/* A level knote whose condition still holds comes back on the tail
-	 * after this collection, so a small eventlist serves ready knotes
-	 * round-robin. */
-	if ((kn->status & (KN_ACTIVE | KN_REQUEUE)) == KN_ACTIVE) {
-		kn->status |= KN_REQUEUE;
-		kn->rnext = q->requeue;
-		q->requeue = kn;
-	}
+	KQE_ASSERT(!(kn->status & (KN_QUEUED | KN_REQUEUE)), "requeue of a listed knote");
+	kn->status |= KN_REQUEUE;
+	kn->rnext = q->requeue;
+	q->requeue = kn;
 }

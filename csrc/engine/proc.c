@@ -3,8 +3,8 @@
  *
  * Each knote holds a pidfd (pidfd_open, Linux 5.3) registered in the
  * queue's epoll with EPOLLIN and the tag (TAG_PROC, pid).  A pidfd becomes
- * readable once the whole process has exited.  engine.c then calls
- * kqe_proc_result(), which reads the status with
+ * readable once the whole process has exited; proc_result() then reads
+ * the status with
  * waitid(P_PIDFD, WEXITED | WNOHANG | WNOWAIT): the process is NOT reaped,
  * so the program's own waitpid() still sees it.  The wait(2) status word is
  * rebuilt from the siginfo and kept in the knote (data_out, fflags_out,
@@ -33,7 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "family.h"
 
 /* Raw system calls: the numbers are the same on every architecture since
  * Linux 5.1, and glibc only wraps them from 2.36 on. */
@@ -195,7 +195,7 @@ static int proc_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 	return 1;
 }
 
-void kqe_proc_result(struct kqe_queue *q, pid_t pid)
+static void proc_result(struct kqe_queue *q, pid_t pid)
 {
 	struct knote *kn = kqe_knote_find(q, EVFILT_PROC, (uintptr_t)pid);
 	if (kn == NULL || kn->u.proc.pidfd < 0)
@@ -213,9 +213,38 @@ void kqe_proc_result(struct kqe_queue *q, pid_t pid)
 	kqe_knote_activate(q, kn); /* a disabled knote keeps it for EV_ENABLE */
 }
 
-const struct kqe_filter kqe_filter_proc = {
+static const struct kqe_filter_ops proc_ops = {
 	.attach = proc_attach,
 	.modify = proc_modify,
 	.detach = proc_detach,
 	.event = proc_event,
+};
+
+static int proc_ready(struct kqe_queue *q, const struct epoll_event *buf, int count,
+		      struct kevent *out, int room, int *taken)
+{
+	(void)count, (void)out, (void)room;
+	*taken = 1;
+	proc_result(q, (pid_t)KQE_VAL_OF(buf[0].data.u64));
+	return 0;
+}
+
+/* A fork child inherited q: its pidfds are the parent's copies. */
+static void proc_atfork_queue(struct kqe_queue *q)
+{
+	for (size_t i = 0; i < q->hcap; i++)
+		for (struct knote *kn = q->htab[i]; kn; kn = kn->hnext)
+			if (kn->filter == EVFILT_PROC && kn->u.proc.pidfd >= 0) {
+				close(kn->u.proc.pidfd);
+				kn->u.proc.pidfd = -1;
+			}
+}
+
+const struct kqe_family kqe_family_proc = {
+	.name = "proc",
+	.ops = &proc_ops,
+	.filters = { EVFILT_PROC },
+	.tags = { TAG_PROC },
+	.ready = proc_ready,
+	.atfork_queue = proc_atfork_queue,
 };

@@ -2,73 +2,19 @@
  * signal.c - EVFILT_SIGNAL (semantics §4.4, §6.2, §6.3): ident is a signal
  * number, data the deliveries since the last retrieval, EV_CLEAR forced.
  *
- * FreeBSD counts every attempt to deliver the signal, beside the normal
- * disposition.  Linux has nothing alike: a signalfd needs the signal
- * blocked, and a blocked standard signal is pending at most once, so two
- * kill()s before the program waits would count 1.  So the engine counts in
- * its own handler:
- *
- *   - While a signal is watched by any knote of any queue, the engine's
- *     handler is installed for it (SA_SIGINFO, SA_RESTART unless the
- *     program's handler had no SA_RESTART).  It increments an atomic
- *     per-signal counter, bumps a global serial and writes to one
- *     process-wide eventfd, all async-signal-safe.  The eventfd is
- *     registered edge-triggered (EPOLLIN|EPOLLET) in the epoll of every
- *     queue with signal knotes, so each write gives every such queue an
- *     edge; a waiter wakes, compares each knote's counter with the count
- *     it has seen (u.sig.seen) and queues the difference.
- *   - The eventfd is never read.  Reading it from one queue could empty it
- *     before another thread's epoll_wait reported its own edge: epoll
- *     checks readiness again when it reports, drops the result and goes
- *     back to sleep, so that queue would miss the signal.  The counter
- *     grows by one per signal and cannot overflow in practice (2^64 - 2);
- *     an edge-triggered registration wakes on every write regardless.
- *   - The signal is unblocked in the registering thread (pthread_sigmask)
- *     so the handler runs.  A signal already pending is delivered while
- *     unblocking, before the knote takes its baseline, and so is not
- *     counted (FreeBSD counts only what comes after registration).
- *   - The program's disposition, and whether the signal was blocked in the
- *     registering thread, are saved in a table (one mutex) and come back
- *     when the last knote for the signal in the process goes (EV_DELETE,
- *     close of the queue, ONESHOT delivery), and in fork children.
- *
- * What differs from FreeBSD (also in doc/linux-engine-signals.md):
- *   - Handler chaining: a handler the program had installed before the
- *     first knote still runs, called by the engine's handler with the same
- *     arguments (SA_SIGINFO respected, its sa_mask used, SA_ONSTACK kept).
- *     SA_RESETHAND is not emulated while watched: the program's handler
- *     runs on every delivery.  A handler installed by the program WHILE the
- *     signal is watched replaces the engine's: knotes stop counting until
- *     the last one goes (the engine then leaves the program's new choice in
- *     place rather than restoring the old one).
- *   - Default actions are suppressed while watched: on FreeBSD a watched
- *     SIGUSR1 with the default action still kills the process, so programs
- *     set SIG_IGN; here it is counted and the process lives.  Stop signals
- *     (SIGTSTP, SIGTTIN, SIGTTOU) do not stop it either.  Exception: a
- *     fault the kernel raises (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP,
- *     SIGSYS with si_code > 0) under SIG_DFL or SIG_IGN gets the default
- *     disposition back so the faulting instruction kills the process as it
- *     would have, instead of looping forever.
- *   - An ignored SIGCHLD is not counted (as on FreeBSD, where the kernel
- *     discards it); the engine leaves SIG_IGN in place so that children are
- *     still reaped automatically.
- *   - Signals aimed at one thread (pthread_kill, tgkill) that blocks them
- *     stay pending there and are not counted until that thread unblocks
- *     them; only the registering thread's mask is changed.  When the last
- *     knote goes, the mask is restored in the thread that removes it.
- *   - SIGKILL, SIGSTOP, idents outside 1..64 and the signals glibc keeps
- *     for itself (32, 33) are accepted and never fire.
- *   - A watched signal interrupting the wait of kqe_kevent() is absorbed
- *     (the call goes on and reports the event), unless a handler of the
- *     program ran, which gives EINTR as on FreeBSD.  Other blocking calls
- *     of the program restart (SA_RESTART) as an ignored signal would let
- *     them.
- *   - fork: the child gets back the saved dispositions and masks (an
- *     atfork hook; sigaction and sigprocmask are async-signal-safe).
- *     posix_spawn/vfork children (system(), popen()) inherit nothing
- *     special: the engine unblocks rather than blocks, and exec resets
- *     handlers to SIG_DFL (a SIG_IGN the program had set is inherited as
- *     it would be without kq).
+ * FreeBSD counts every attempt to deliver the signal, beside its normal
+ * disposition; Linux has no such hook (a signalfd keeps one pending
+ * instance of a standard signal), so the engine counts in a handler of its
+ * own, installed while a signal is watched, and wakes queues through one
+ * process-wide eventfd.  How and where it differs from FreeBSD:
+ * doc/linux-engine-signals.md.  Two points the code below depends on:
+ *   - The eventfd is never read: reading it from one queue could empty it
+ *     before another queue's epoll_wait reported its edge (epoll checks
+ *     readiness again and drops the result).  It is registered
+ *     edge-triggered in every queue with signal knotes, and every write
+ *     gives each an edge; the count cannot overflow in practice (2^64 - 2).
+ *   - The counters are 64-bit and only ever compared for equality or
+ *     subtracted, so even a wrap would be harmless.
  */
 #include <errno.h>
 #include <signal.h>
@@ -78,7 +24,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "family.h"
 
 /* Signals 1..64; the kernel's _NSIG is 65 on every Linux architecture we
  * build for except MIPS (128), where the higher ones never fire. */
@@ -340,7 +286,7 @@ static int signal_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev
 	return 1;
 }
 
-const struct kqe_filter kqe_filter_signal = {
+static const struct kqe_filter_ops signal_ops = {
 	.attach = signal_attach,
 	.modify = signal_modify,
 	.detach = signal_detach,
@@ -349,12 +295,12 @@ const struct kqe_filter kqe_filter_signal = {
 
 /* ---- collection ----------------------------------------------------------- */
 
-bool kqe_signals_changed(struct kqe_queue *q)
+static bool signals_changed(struct kqe_queue *q)
 {
 	return __atomic_load_n(&g_serial, __ATOMIC_SEQ_CST) != q->sig_serial;
 }
 
-void kqe_signals_scan(struct kqe_queue *q)
+static void signals_scan(struct kqe_queue *q)
 {
 	/* The serial before the counters (the handler bumps them the other
 	 * way round): nothing counted after this load can be missed, since it
@@ -388,7 +334,7 @@ bool kqe_signal_interrupt_ours(const struct kqe_sigmark *m)
 
 /* ---- fork ------------------------------------------------------------------ */
 
-void kqe_signal_atfork_child(void)
+static void signal_atfork(void)
 {
 	/* The child has no queue: give back what the program had set, and
 	 * start over.  Another thread of the parent may have held sig_lock at
@@ -408,3 +354,32 @@ void kqe_signal_atfork_child(void)
 	if (fd >= 0)
 		close(fd);
 }
+
+/* ---- the family ------------------------------------------------------------- */
+
+static int signal_ready(struct kqe_queue *q, const struct epoll_event *buf, int count,
+			struct kevent *out, int room, int *taken)
+{
+	(void)buf, (void)count, (void)out, (void)room;
+	*taken = 1;
+	signals_scan(q);
+	return 0;
+}
+
+/* Before each collection: a signal counted since the last look (no
+ * syscall: the serial is in memory). */
+static void signal_poll(struct kqe_queue *q)
+{
+	if (q->siglist && signals_changed(q))
+		signals_scan(q);
+}
+
+const struct kqe_family kqe_family_signal = {
+	.name = "signal",
+	.ops = &signal_ops,
+	.filters = { EVFILT_SIGNAL },
+	.tags = { TAG_SIGNAL },
+	.ready = signal_ready,
+	.poll = signal_poll,
+	.atfork = signal_atfork,
+};

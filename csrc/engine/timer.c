@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "family.h"
 
 #define UNIT_BITS (NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS)
 /* Far enough never to fire, small enough that sums never overflow. */
@@ -120,7 +120,7 @@ static int timerfd_arm(struct kqe_queue *q)
 	return 0;
 }
 
-void kqe_timers_free(struct kqe_queue *q)
+static void timers_free(struct kqe_queue *q)
 {
 	if (q->timerfd >= 0)
 		close(q->timerfd);
@@ -154,7 +154,7 @@ static int64_t timer_period(const struct knote *kn)
 
 /* ---- expiry ---------------------------------------------------------------- */
 
-void kqe_timers_expire(struct kqe_queue *q, bool timerfd_fired)
+static void timers_expire(struct kqe_queue *q, bool timerfd_fired)
 {
 	if (timerfd_fired) {
 		uint64_t ticks;
@@ -265,10 +265,45 @@ static void timer_after(struct kqe_queue *q, struct knote *kn)
 		kn->data_out = 1;
 }
 
-const struct kqe_filter kqe_filter_timer = {
+static const struct kqe_filter_ops timer_ops = {
 	.attach = timer_attach,
 	.modify = timer_modify,
 	.detach = timer_detach,
 	.event = timer_event,
 	.after = timer_after,
+};
+
+/* The timerfd fired. */
+static int timer_ready(struct kqe_queue *q, const struct epoll_event *buf, int count,
+		       struct kevent *out, int room, int *taken)
+{
+	(void)buf, (void)count, (void)out, (void)room;
+	*taken = 1;
+	timers_expire(q, true);
+	return 0;
+}
+
+/* Before each collection: what expired since (no syscall unless due). */
+static void timer_poll(struct kqe_queue *q)
+{
+	if (q->tcount)
+		timers_expire(q, false);
+}
+
+static void timer_atfork_queue(struct kqe_queue *q)
+{
+	if (q->timerfd >= 0)
+		close(q->timerfd);
+	q->timerfd = -1;
+}
+
+const struct kqe_family kqe_family_timer = {
+	.name = "timer",
+	.ops = &timer_ops,
+	.filters = { EVFILT_TIMER },
+	.tags = { TAG_TIMER },
+	.ready = timer_ready,
+	.poll = timer_poll,
+	.free = timers_free,
+	.atfork_queue = timer_atfork_queue,
 };

@@ -7,7 +7,7 @@
  */
 #include <errno.h>
 
-#include "internal.h"
+#include "family.h"
 
 static int user_attach(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
 {
@@ -56,8 +56,14 @@ static int user_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 	return 1;
 }
 
-const struct kqe_filter kqe_filter_user = {
+static const struct kqe_filter_ops user_ops = {
 	.attach = user_attach,
 	.modify = user_modify,
 	.event = user_event,
+};
+
+const struct kqe_family kqe_family_user = {
+	.name = "user",
+	.ops = &user_ops,
+	.filters = { EVFILT_USER },
 };

@@ -26,7 +26,7 @@
  * other event came.
  *
  * A level READ knote alone on a socket, pipe or terminal is delivered by a
- * path of its own (readiness.c, fast_result); READ with a WRITE knote on
+ * path of its own (io.c, fast_result); READ with a WRITE knote on
  * the same descriptor, any EV_CLEAR/ONESHOT/DISPATCH or NOTE_LOWAT knote,
  * a result that did not fit and a re-enabled knote take the general one
  * (fd_result, io_event, the ready list).  "fast path vs general path" runs
@@ -98,7 +98,8 @@ static const char *const mode[2] = { "default", "lazy" };
 struct qp {
 	int q[2];
 	/* Events of the lazy queue must carry the lazy mark (false for regular
-	 * files and NOTE_LOWAT knotes, whose data is computed at delivery). */
+	 * files, NOTE_LOWAT knotes and watched queues, whose data is computed
+	 * at delivery). */
 	bool lazy;
 };
 
@@ -705,7 +706,7 @@ static void test_pipe(void)
  * that write end at every call (flags 0, data = bytes in the pipe), where
  * FreeBSD never fires it (semantics §4.1; sys_pipe.c gives such a knote a
  * filter that never fires).  The engine now learns the write end from that
- * EPOLLERR and takes the READ knote out of epoll (readiness.c,
+ * EPOLLERR and takes the READ knote out of epoll (io.c,
  * pipe_write_end).  1 expects the old, wrong event; 0 expects none.
  */
 #define KNOWN_BUG_READ_ON_PIPE_WRITE_END 0
@@ -865,10 +866,10 @@ static void test_listener(void)
  * WRITE data SO_SNDBUF); FreeBSD delivers nothing (no EOF before a
  * connection, and WRITE waits for one, semantics §4.2).  And for `data`:
  * that first event settled the socket's kind as "not a listener" for good
- * (readiness.c, socket_kind), so after listen() the READ knote reported
+ * (fd.c, kqe_fd_settle), so after listen() the READ knote reported
  * data 0 (FIONREAD fails on a listener) instead of the connections waiting,
  * in both modes.  The engine now delivers nothing for EPOLLHUP alone on a
- * socket whose kind is not settled (readiness.c, sock_unconnected), so the
+ * socket whose kind is not settled (io.c, sock_unconnected), so the
  * kind is settled by the first real event.  1 expects the old, wrong
  * values; 0 expects FreeBSD's.
  */
@@ -1185,7 +1186,7 @@ static void test_eof(void)
  * pipe read wakes writers only when the pipe was full, so no edge came.
  * The engine now parks such a knote on the pipe's inode with inotify
  * (IN_ACCESS: a read), which brings it back when the mark is met
- * (readiness.c, pipe_lowat_park).  1 expects the old silence; 0 expects
+ * (io.c, pipe_lowat_park).  1 expects the old silence; 0 expects
  * FreeBSD's event.
  */
 #define KNOWN_BUG_PIPE_WRITE_LOWAT 0
@@ -1447,13 +1448,15 @@ static void test_small_eventlist(void)
 	close(sv[1]);
 }
 
-/* A queue watched by another: READ data = events pending in it. */
+/* A queue watched by another: READ data = events pending in it, counted
+ * at delivery in both modes (kqread.c). */
 static void test_nested_queue(void)
 {
 	int inner = kqe_kqueue();
 	CHECK(inner >= 0, "kqueue: %s", strerror(errno));
 	struct qp p;
 	qp_open(&p);
+	p.lazy = false;
 	CHANGE(&p, inner, EVFILT_READ, EV_ADD, 0, 0);
 	EXPECT(&p, inner, EVFILT_READ, NONE, 0);
 	for (int i = 1; i <= 3; i++) {

@@ -6,7 +6,7 @@
  * close; a change that makes an event ready must wake the waiter, including
  * an EVFILT_USER NOTE_TRIGGER sent to a waiter blocked with a NULL timeout.
  * "Blocked" is made certain, not guessed with sleeps: the test watches the
- * queue's waiter count (internal.h) before acting.
+ * queue's waiter count (queue.h) before acting.
  *
  * No elapsed time is asserted.  A watchdog (alarm) turns a hang into a
  * failure after WATCHDOG seconds.
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/internal.h"
+#include "engine/queue.h"
 
 #define WATCHDOG 120
 

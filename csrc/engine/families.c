@@ -1,0 +1,155 @@
+/*
+ * families.c - the table of filter families, registered once by kevent.c,
+ * and what the floors do through it: find a knote's operations, drop a
+ * knote, hand epoll results to the family whose tag they carry, run the
+ * per-collection looks, free and fork.  It names no family (FreeBSD's
+ * sysfilt_ops, filled by registration), so every family can use it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+#include "family.h"
+
+static const struct kqe_family *const *families;
+static int nfamilies;
+static const struct kqe_family *by_filter[EVFILT_SYSCOUNT + 1];
+static const struct kqe_family *by_tag[TAG_COUNT];
+static const struct kqe_family *by_status; /* the family of KN_KQREAD knotes */
+
+void kqe_families_register(const struct kqe_family *const *fams, int n)
+{
+	families = fams;
+	nfamilies = n;
+	for (int i = 0; i < n; i++) {
+		const struct kqe_family *f = fams[i];
+		if (f->status)
+			by_status = f;
+		for (int j = 0; j < 2; j++) {
+			if (f->filters[j] < 0 && f->filters[j] >= -EVFILT_SYSCOUNT)
+				by_filter[-f->filters[j]] = f;
+			if (f->tags[j] != TAG_WAKE)
+				by_tag[f->tags[j]] = f;
+		}
+	}
+}
+
+const struct kqe_family *kqe_family_of(short filter)
+{
+	if (filter >= 0 || filter < -EVFILT_SYSCOUNT)
+		return NULL;
+	return by_filter[-filter];
+}
+
+const struct kqe_filter_ops *kqe_knote_ops(const struct knote *kn)
+{
+	if ((kn->status & KN_KQREAD) && by_status)
+		return by_status->ops;
+	return by_filter[-kn->filter]->ops;
+}
+
+void kqe_knote_drop(struct kqe_queue *q, struct knote *kn)
+{
+	const struct kqe_filter_ops *ops = kqe_knote_ops(kn);
+	if (ops->detach)
+		ops->detach(q, kn);
+	kqe_knote_free(q, kn);
+}
+
+void kqe_knote_delivered(struct kqe_queue *q, struct knote *kn)
+{
+	KQE_ASSERT_LOCKED(q);
+	kn->delivered_call = q->call_serial;
+	if (kn->flags & EV_ONESHOT) {
+		kqe_knote_drop(q, kn);
+		return;
+	}
+	if (kn->flags & EV_CLEAR) {
+		kn->status &= ~KN_ACTIVE;
+		kn->data_out = 0;
+		kn->fflags_out = 0;
+	}
+	const struct kqe_filter_ops *ops = kqe_knote_ops(kn);
+	if (ops->after)
+		ops->after(q, kn);
+	if (kn->flags & EV_DISPATCH) {
+		/* Disarmed lazily: only state changes here; the filter notices
+		 * when the source reports again with nobody enabled. */
+		kn->status &= ~KN_ENABLED;
+		return;
+	}
+	/* A level knote whose condition still holds comes back on the tail
+	 * after this collection, so a small eventlist serves ready knotes
+	 * round-robin. */
+	if ((kn->status & (KN_ACTIVE | KN_REQUEUE)) == KN_ACTIVE)
+		kqe_requeue_push(q, kn);
+}
+
+void kqe_families_poll(struct kqe_queue *q)
+{
+	for (int i = 0; i < nfamilies; i++)
+		if (families[i]->poll)
+			families[i]->poll(q);
+}
+
+int kqe_families_dispatch(struct kqe_queue *q, const struct epoll_event *buf, int m,
+			  struct kevent *out, int room)
+{
+	int n = 0; /* a local: no store and reload around each call */
+	for (int i = 0; i < m;) {
+		enum kqe_tag tag = KQE_TAG_OF(buf[i].data.u64);
+		if (tag == TAG_WAKE) {
+			kqe_wake_consume(q);
+			i++;
+			continue;
+		}
+		const struct kqe_family *f = tag < TAG_COUNT ? by_tag[tag] : NULL;
+		if (f == NULL || f->ready == NULL) {
+			i++;
+			continue;
+		}
+		int taken = 1;
+		int room_left = room > n ? room - n : 0;
+		n += f->ready(q, buf + i, m - i, out + n, room_left, &taken);
+		i += taken > 0 ? taken : 1;
+	}
+	return n;
+}
+
+void kqe_families_free(struct kqe_queue *q)
+{
+	for (int i = 0; i < nfamilies; i++)
+		if (families[i]->free)
+			families[i]->free(q);
+}
+
+void kqe_families_atfork_queue(struct kqe_queue *q)
+{
+	for (int i = 0; i < nfamilies; i++)
+		if (families[i]->atfork_queue)
+			families[i]->atfork_queue(q);
+}
+
+void kqe_families_atfork(void)
+{
+	for (int i = 0; i < nfamilies; i++)
+		if (families[i]->atfork)
+			families[i]->atfork();
+}
+
+int kqe_queue_pending(struct kqe_queue *q)
+{
+	kqe_queue_lock(q);
+	if (!q->closed) {
+		kqe_families_poll(q);
+		/* One look at epoll, results to the ready list (no room). */
+		struct epoll_event buf[64];
+		struct kevent none; /* no room: results go to the ready list */
+		int m = epoll_wait(q->epfd, buf, 64, 0);
+		if (m > 0)
+			(void)kqe_families_dispatch(q, buf, m, &none, 0);
+	}
+	int pending = (int)q->nready;
+	kqe_queue_unlock(q);
+	return pending;
+}

@@ -1,0 +1,255 @@
+/*
+ * fd.c - one watched descriptor: its struct kqe_fd, its epoll
+ * registration, and its entry in the fast-delivery table.
+ *
+ * A descriptor's epoll registration is the union of its READ and WRITE
+ * knotes (epoll allows one registration per descriptor and instance).
+ * Level knotes use level-triggered epoll, EV_CLEAR knotes edge-triggered;
+ * when one descriptor mixes the two, the EV_CLEAR direction moves to a
+ * second, nested epoll owned by the queue, so both knotes keep their own
+ * semantics without dup()ing the descriptor.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "fd.h"
+
+/* ---- the fast table ------------------------------------------------------- */
+
+/* Point q->fast[fde->fd] at kn, or clear it (kn NULL).  The table grows to
+ * q->nfds at the first fast knote beyond it; without memory the knote
+ * simply stays on the general path, which delivers the same events. */
+static __attribute__((noinline)) void fd_fast_set(struct kqe_queue *q, struct kqe_fd *fde,
+						   struct knote *kn)
+{
+	int fd = fde->fd;
+	if (kn && fd >= q->nfast) {
+		int n = q->nfds; /* > fd: fde is in q->fds */
+		struct kqe_fdfast *t = realloc(q->fast, (size_t)n * sizeof *t);
+		if (t == NULL)
+			return; /* fde->fast stays false: nothing to clear later */
+		memset(t + q->nfast, 0, (size_t)(n - q->nfast) * sizeof *t);
+		q->fast = t;
+		q->nfast = n;
+	}
+	if (kn)
+		q->fast[fd] = (struct kqe_fdfast){ .kn = kn, .gen = fde->gen,
+						   .kind = (uint8_t)fde->kind };
+	else
+		q->fast[fd] = (struct kqe_fdfast){ 0 };
+	fde->fast = kn != NULL;
+}
+
+/* Called whenever what the fast entry depends on may have changed (the
+ * knotes, their registration, the kind).  The fast path needs the READ
+ * knote alone in the queue's epoll, level-triggered (so no EV_CLEAR, no
+ * NOTE_LOWAT), on a descriptor whose data is one FIONREAD.  What can
+ * change without passing here (enabled, queued, EV_ONESHOT from
+ * EV_FORCEONESHOT, delivered this call) is checked on each result.  The
+ * kind is looked at first: an unsettled socket or a file costs a compare
+ * here and no write. */
+void kqe_fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	struct knote *rd = fde->rd;
+	bool fast = (fde->kind == FDK_SOCK || fde->kind == FDK_PIPE || fde->kind == FDK_CHR) &&
+		    rd && !fde->wr && fde->main_mask == KQE_RD_EVENTS && fde->edge_mask == 0 &&
+		    !kqe_knote_edge(rd);
+	if (fast ? !fde->fast || q->fast[fde->fd].kn != rd : fde->fast)
+		fd_fast_set(q, fde, fast ? rd : NULL);
+}
+
+enum kqe_fdkind kqe_fd_settle(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	/* Once per descriptor (one or two getsockopt calls at its first
+	 * event, never per event). */
+	if (fde->kind != FDK_SOCKET)
+		return fde->kind;
+	fde->kind = kqe_fd_socket_kind(fde->fd);
+	kqe_fd_fast_update(q, fde);
+	return fde->kind;
+}
+
+/* ---- the per-descriptor table -------------------------------------------- */
+
+struct kqe_fd *kqe_fd_create(struct kqe_queue *q, int fd, const struct stat *st)
+{
+	if (fd >= q->nfds) {
+		int n = q->nfds ? q->nfds : 64;
+		while (n <= fd)
+			n *= 2;
+		struct kqe_fd **t = realloc(q->fds, (size_t)n * sizeof *t);
+		if (t == NULL)
+			return NULL;
+		memset(t + q->nfds, 0, (size_t)(n - q->nfds) * sizeof *t);
+		q->fds = t;
+		q->nfds = n;
+	}
+	struct kqe_fd *fde = calloc(1, sizeof *fde);
+	if (fde == NULL)
+		return NULL;
+	fde->fd = fd;
+	/* 24 bits in the epoll tag.  A result is matched against the current
+	 * kqe_fd of its number; one for an older kqe_fd on the same number can
+	 * only be in hand while another thread deleted and re-added that
+	 * number during our wait, 16 million times over for a false match. */
+	fde->gen = q->fdgen++ & 0xffffff;
+	fde->dev = st->st_dev;
+	fde->ino = st->st_ino;
+	fde->kind = kqe_fd_classify(fd, st);
+	q->fds[fd] = fde;
+	return fde;
+}
+
+static void unconn_unlink(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	struct kqe_fd **pp = &q->unconn;
+	while (*pp && *pp != fde)
+		pp = &(*pp)->unext;
+	if (*pp)
+		*pp = fde->unext;
+	fde->unext = NULL;
+	fde->unconn = false;
+}
+
+void kqe_fd_release(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	/* Last knote gone: leave epoll.  Errors are expected when the file was
+	 * closed (epoll already forgot it) or the number was reused. */
+	if (fde->main_mask && q->epfd >= 0)
+		epoll_ctl(q->epfd, EPOLL_CTL_DEL, fde->fd, NULL);
+	if (fde->edge_mask && q->edge_epfd >= 0)
+		epoll_ctl(q->edge_epfd, EPOLL_CTL_DEL, fde->fd, NULL);
+	if (fde->fast)
+		q->fast[fde->fd] = (struct kqe_fdfast){ 0 };
+	if (fde->unconn)
+		unconn_unlink(q, fde);
+	q->fds[fde->fd] = NULL;
+	free(fde);
+}
+
+void kqe_fds_free(struct kqe_queue *q)
+{
+	for (int i = 0; i < q->nfds; i++)
+		free(q->fds[i]);
+	free(q->fds);
+	free(q->fast);
+	q->unconn = NULL;
+	q->fds = NULL;
+	q->fast = NULL;
+	q->nfds = q->nfast = 0;
+	if (q->edge_epfd >= 0)
+		close(q->edge_epfd);
+	q->edge_epfd = -1;
+}
+
+void kqe_fds_atfork(struct kqe_queue *q)
+{
+	if (q->edge_epfd >= 0)
+		close(q->edge_epfd);
+	q->edge_epfd = -1;
+}
+
+bool kqe_fd_stale(const struct kqe_fd *fde, const struct stat *st)
+{
+	/* Anonymous-inode descriptors (eventfd, timerfd) share one inode: for
+	 * them a reused number goes unnoticed (documented). */
+	return fde->dev != st->st_dev || fde->ino != st->st_ino;
+}
+
+/* ---- the registration ------------------------------------------------------ */
+
+static int edge_epoll(struct kqe_queue *q)
+{
+	if (q->edge_epfd >= 0)
+		return 0;
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	int err = kqe_epoll_add(q, fd, EPOLLIN, KQE_TAG(TAG_EDGE, 0));
+	if (err) {
+		close(fd);
+		return err;
+	}
+	q->edge_epfd = fd;
+	return 0;
+}
+
+static int epoll_apply(int epfd, struct kqe_fd *fde, uint32_t *cur, uint32_t want, bool rearm)
+{
+	if (*cur == want && !(rearm && want))
+		return 0;
+	int op = *cur == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+	struct epoll_event ev = {
+		.events = want,
+		.data.u64 = KQE_TAG(TAG_FD, (uint64_t)fde->gen << 32 | (uint32_t)fde->fd),
+	};
+	if (epoll_ctl(epfd, op, fde->fd, &ev) < 0) {
+		int err = errno;
+		if (op == EPOLL_CTL_DEL) {
+			*cur = 0;
+			return 0;
+		}
+		if (err == ELOOP || err == EPERM)
+			err = EINVAL;
+		if (err == ENOSPC)
+			err = ENOMEM; /* the epoll watch limit: a resource limit, as FreeBSD says */
+		return err;
+	}
+	*cur = want;
+	return 0;
+}
+
+int kqe_fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
+{
+	struct knote *rd = fde->rd, *wr = fde->wr;
+	bool rd_on = rd && (rd->status & KN_ENABLED) && !fde->wr_end;
+	bool wr_on = wr && (wr->status & KN_ENABLED);
+	uint32_t main = 0, edge = 0;
+	/* Placement.  An epoll instance holds one registration per fd, and an
+	 * edge-triggered registration reports every ready direction at each
+	 * wake-up, so two EV_CLEAR knotes sharing one fire each other (every
+	 * READ edge fired an EV_CLEAR WRITE knote again).  Moving a knote from
+	 * one instance to the other re-reports it, too.  So READ always lives
+	 * in the queue's epoll, an edge WRITE always in the nested one, and a
+	 * level WRITE in the queue's epoll unless READ there is edge.  Only
+	 * level knotes ever move, and reporting a level knote again is right. */
+	bool wr_nested = wr_on && (kqe_knote_edge(wr) || (rd_on && kqe_knote_edge(rd)));
+	if (rd_on)
+		main = KQE_RD_EVENTS | (kqe_knote_edge(rd) ? EPOLLET : 0);
+	if (wr_on && !wr_nested)
+		main |= KQE_WR_EVENTS;
+	if (wr_nested)
+		edge = KQE_WR_EVENTS | (kqe_knote_edge(wr) ? EPOLLET : 0);
+	if (fde->unconn) {
+		/* Edge-triggered everywhere while the socket shows EPOLLHUP for
+		 * want of a connection; placement stays, so nothing moves. */
+		main |= main ? EPOLLET : 0;
+		edge |= edge ? EPOLLET : 0;
+	}
+	int err = edge ? edge_epoll(q) : 0;
+	if (err == 0)
+		err = epoll_apply(q->epfd, fde, &fde->main_mask, main, rearm);
+	if (err == 0 && (edge || fde->edge_mask))
+		err = epoll_apply(q->edge_epfd, fde, &fde->edge_mask, edge, rearm);
+	kqe_fd_fast_update(q, fde);
+	return err;
+}
+
+void kqe_fd_unconn_set(struct kqe_queue *q, struct kqe_fd *fde, bool on)
+{
+	/* Level again when taken off: EPOLL_CTL_MOD evaluates the descriptor
+	 * again, so what is ready then is reported. */
+	if (fde->unconn == on)
+		return;
+	if (on) {
+		fde->unconn = true;
+		fde->unext = q->unconn;
+		q->unconn = fde;
+	} else {
+		unconn_unlink(q, fde);
+	}
+	kqe_fd_sync(q, fde, false);
+}

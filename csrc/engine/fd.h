@@ -1,0 +1,116 @@
+/*
+ * fd.h - descriptors watched by READ and WRITE knotes: what a descriptor
+ * is and what its `data` is (fdkind.c), and one descriptor's epoll
+ * registration and fast-delivery entry (fd.c).  Shared by io.c and file.c.
+ */
+#ifndef KQE_FD_H
+#define KQE_FD_H
+
+#include "family.h"
+
+#pragma GCC visibility push(hidden)
+
+/* ---- fdkind.c: what a descriptor is, and its READ/WRITE data ------------ */
+
+enum kqe_fdkind {
+	FDK_OTHER = 0, FDK_SOCK, FDK_LISTEN_TCP, FDK_LISTEN_OTHER, FDK_PIPE,
+	FDK_CHR, FDK_FILE, FDK_KQ,
+	FDK_SOCKET, /* a socket not yet known to be a listener or not */
+};
+
+/* The kind of descriptor fd described by st (FDK_KQ for a queue). */
+KQE_HIDDEN enum kqe_fdkind kqe_fd_classify(int fd, const struct stat *st);
+/* A socket's settled kind: FDK_SOCK, FDK_LISTEN_TCP or FDK_LISTEN_OTHER. */
+KQE_HIDDEN enum kqe_fdkind kqe_fd_socket_kind(int fd);
+/* The exact READ/WRITE data for a descriptor of a given kind (not FDK_KQ);
+ * -1 with errno when the descriptor cannot tell. */
+KQE_HIDDEN int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *data);
+
+/* ---- fd.c: one descriptor's registration -------------------------------- */
+
+struct kqe_fd {
+	int fd;
+	uint32_t gen;        /* tells results for an older kqe_fd on this number */
+	dev_t dev;
+	ino_t ino;
+	struct knote *rd, *wr;
+	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
+	uint32_t edge_mask;  /* events registered in the nested edge epoll */
+	enum kqe_fdkind kind;
+	bool fast;           /* q->fast[fd] holds rd (see kqe_fd_fast_update) */
+	/* FDK_PIPE: a pipe's or FIFO's write end.  FreeBSD accepts READ there
+	 * and never fires it (semantics §4.1); Linux gives such a knote
+	 * nothing but EPOLLERR once the reader is gone, level-triggered, so
+	 * it is learnt from the first EPOLLERR (only a write end shows one)
+	 * and the READ knote leaves epoll for good (kqe_fd_sync). */
+	bool wr_end;
+	/* FDK_SOCKET: a stream socket seen neither connected nor listening
+	 * (io.c).  Nothing is delivered for it meanwhile, its registration is
+	 * edge-triggered so that the EPOLLHUP Linux shows does not spin, and
+	 * it is on q->unconn. */
+	bool unconn;
+	struct kqe_fd *unext; /* q->unconn */
+	/* Parked on inotify (watch.c): a file's READ knote, or a pipe's WRITE
+	 * knote with NOTE_LOWAT. */
+	struct kqe_vwatch *watch;
+	bool nowatch;        /* a pipe: no inotify watch could be had */
+};
+
+/* q->fast[fd]: what delivers an epoll result for the commonest knote, a
+ * level READ knote alone on a socket, pipe or terminal, without reading
+ * the kqe_fd (io.c, the fast path): on Linux a delivered event costs
+ * mostly the cache lines it touches.  Copies, set only by fd.c.  A table
+ * of its own beside q->fds, written only for such knotes: registration
+ * costs cache lines too (bench/RESULTS.md, S2 session 2). */
+struct kqe_fdfast {
+	struct knote *kn;    /* the kqe_fd's rd, or NULL: take the general path */
+	uint32_t gen;        /* the kqe_fd's gen */
+	uint8_t kind;        /* the kqe_fd's kind (an enum kqe_fdkind) */
+};
+
+#define KQE_RD_EVENTS (EPOLLIN | EPOLLRDHUP)
+#define KQE_WR_EVENTS (EPOLLOUT)
+
+/* An edge knote: EV_CLEAR, or NOTE_LOWAT (kept edge-registered so that
+ * data below the mark does not make a level registration spin; above the
+ * mark a level one stays active and is looked at again each collection,
+ * io.c). */
+static inline bool kqe_knote_edge(const struct knote *kn)
+{
+	return (kn->flags & EV_CLEAR) || (kn->sfflags & NOTE_LOWAT);
+}
+
+static inline struct kqe_fd *kqe_fd_lookup(struct kqe_queue *q, int fd)
+{
+	return fd < q->nfds ? q->fds[fd] : NULL;
+}
+
+KQE_HIDDEN struct kqe_fd *kqe_fd_create(struct kqe_queue *q, int fd, const struct stat *st);
+KQE_HIDDEN void kqe_fd_release(struct kqe_queue *q, struct kqe_fd *fde);
+/* Bring the epoll registrations in line with the enabled knotes; rearm
+ * forces an EPOLL_CTL_MOD (epoll evaluates the descriptor again).
+ * 0 or an errno. */
+KQE_HIDDEN int kqe_fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm);
+/* Keep q->fast[fd] right after what it depends on changed. */
+KQE_HIDDEN void kqe_fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde);
+/* An unsettled socket's kind, settled once (fdkind.c) and kept. */
+KQE_HIDDEN enum kqe_fdkind kqe_fd_settle(struct kqe_queue *q, struct kqe_fd *fde);
+/* Put fde on q->unconn or take it off (its registration follows). */
+KQE_HIDDEN void kqe_fd_unconn_set(struct kqe_queue *q, struct kqe_fd *fde, bool on);
+/* Does fde describe another file than st (the number was reused)? */
+KQE_HIDDEN bool kqe_fd_stale(const struct kqe_fd *fde, const struct stat *st);
+KQE_HIDDEN void kqe_fds_free(struct kqe_queue *q);
+KQE_HIDDEN void kqe_fds_atfork(struct kqe_queue *q);
+
+/* ---- io.c and file.c, between each other --------------------------------- */
+
+/* file.c: READ/WRITE knotes on regular files and directories. */
+KQE_HIDDEN int kqe_file_attach(struct kqe_queue *q, struct knote *kn);
+KQE_HIDDEN void kqe_file_detach(struct kqe_queue *q, struct knote *kn);
+KQE_HIDDEN void kqe_file_enable(struct kqe_queue *q, struct knote *kn);
+KQE_HIDDEN int kqe_file_event(struct knote *kn, struct kevent *ev);
+KQE_HIDDEN void kqe_files_poll(struct kqe_queue *q);
+
+#pragma GCC visibility pop
+
+#endif
