@@ -6,6 +6,7 @@ include_files = {
   "spec/",
   "examples/",
   "rockspec/",
+  "tests/soak/",
   ".busted",
   ".luacheckrc",
 }
