@@ -4,6 +4,7 @@
 #   make test         check packages (deps), build, run busted
 #   make example      the five delayed requests against a local slow server
 #   make lint         luacheck
+#   make soak         about 60 s of server-shaped load, checked for drift
 #   make install      kq/core.so and kq/init.lua under DESTDIR/PREFIX
 #   make deps         install missing Debian packages (as root)
 #   make rock         build/rock/kq-VERSION-1.src.rock, the release rock
@@ -166,6 +167,14 @@ rock: dist
 check-rock: deps rock
 	sh tests/rock/install.sh $(LUA) $(ROCK_DIR)/$(ROCK).src.rock
 
+# ---- soak (tests/soak/soak.lua) --------------------------------------------
+# About SOAK_SECONDS of a server-shaped workload; fails on any lost or
+# duplicated event, spin, or descriptor, memory or udata drift.
+SOAK_SECONDS = 60
+soak: deps all
+	LUA_PATH_5_4="./lua/?.lua;./lua/?/init.lua;;" \
+	LUA_CPATH_5_4="./build/?.so;;" $(LUA) tests/soak/soak.lua $(SOAK_SECONDS)
+
 # ---- benchmarks (bench/RESULTS.md); times are reported, never judged ----
 bench: all
 	$(MAKE) -C bench run LUA="$(LUA)" LUA_PC="$(LUA_PC)" LUA_INCDIR="$(LUA_INCDIR)"
@@ -241,4 +250,4 @@ fuzz:
 	$(MAKE) -f fuzz/Makefile FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
 
 PHONY_ENGINE = check-layers check-debug
-.PHONY: $(PHONY_ENGINE) dist rock check-rock check-native-build fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind
+.PHONY: $(PHONY_ENGINE) dist rock check-rock soak check-native-build fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind
