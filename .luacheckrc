@@ -7,6 +7,8 @@ include_files = {
   "examples/",
   "rockspec/",
   "tests/soak/",
+  "tests/native/constants.lua",
+  "tests/native/headers_spec.lua",
   ".busted",
   ".luacheckrc",
 }
@@ -14,6 +16,7 @@ exclude_files = { "build/" }
 
 -- Specs run on every Lua: only what 5.1 to 5.4 and LuaJIT share.
 files["spec/"] = { std = "min+busted" }
+files["tests/native/"] = { std = "min+busted" }
 files["rockspec/"] = { std = "+rockspec" }
 stds.rockspec = {
   globals = {

@@ -182,12 +182,58 @@ bench: all
 bench-quick: all
 	$(MAKE) -C bench quick LUA="$(LUA)" LUA_PC="$(LUA_PC)" LUA_INCDIR="$(LUA_INCDIR)"
 
-# The binding as a BSD or macOS build sees it (no __linux__, the system's
-# <sys/event.h>), checked here with a stand-in header: it must compile
-# without the engine or any Linux header.
-check-native-build:
-	$(CC) $(KQ_CFLAGS) -U__linux__ -Itests/native $(LUA_CFLAGS) \
-		-fsyntax-only $(BINDING_SRC)
+# ---- the native path (doc/portability.md, tests/native/README) ----------
+# The binding as the BSDs and macOS build it (KQ_NATIVE: <sys/event.h>,
+# kqueue, kevent, close and nothing else), run here over the engine
+# dressed as a C library (tests/native/shim.c, preloaded), with the whole
+# suite.  The module must import kqueue, kevent and close and nothing of
+# the engine; the shim must export those three names and nothing else.
+NATIVE_DIR = build/native
+NATIVE_SHIM = $(NATIVE_DIR)/libkqshim.so
+
+check-native: deps
+	@if [ "`uname`" != Linux ]; then \
+		echo "check-native: Linux only (elsewhere make test is native)"; \
+		exit 1; fi
+	mkdir -p $(NATIVE_DIR)/kq
+	$(CC) $(KQ_CFLAGS) $(CFLAGS) -DKQ_NATIVE -Itests/native/host \
+		$(LUA_CFLAGS) -o $(NATIVE_DIR)/kq/core.so $(BINDING_SRC) \
+		$(LIBFLAG)
+	$(CC) $(KQ_CFLAGS) $(CFLAGS) $(LUA_CFLAGS) \
+		-o $(NATIVE_DIR)/kqtest.so csrc/testing/kqtest.c $(LIBFLAG)
+	$(CC) $(KQ_CFLAGS) $(CFLAGS) -Dclose=kq_shim_libc_close -shared \
+		-o $(NATIVE_SHIM) tests/native/shim.c $(ENGINE_SRC) -ldl -lpthread
+	nm -D --defined-only $(NATIVE_SHIM) | \
+		awk '$$2 ~ /[TDBRVWi]/ { print $$3 }' | sort | tr '\n' ' ' | \
+		grep -qx 'close kevent kqueue '
+	nm -D --undefined-only $(NATIVE_DIR)/kq/core.so | \
+		awk '{ sub(/@.*/, "", $$2); print $$2 }' > $(NATIVE_DIR)/imports
+	for f in kqueue kevent close; do grep -qx $$f $(NATIVE_DIR)/imports || \
+		{ echo "check-native: the module does not call $$f"; exit 1; }; \
+	done
+	! grep -q '^kqe_' $(NATIVE_DIR)/imports
+	LD_PRELOAD="`pwd`/$(NATIVE_SHIM)" KQ_BUILD="`pwd`/$(NATIVE_DIR)" \
+		$(BUSTED) $(BUSTED_LUA) --cpath="./$(NATIVE_DIR)/?.so"
+
+# The binding compiled for FreeBSD 14 and 15, macOS, OpenBSD 7.8, NetBSD 9
+# and 10 with clang --target, against stand-in headers written from each
+# system's documentation (tests/native/<system>/), and the constants it
+# exports there held to tests/native/constants.txt (tests/native/README).
+CLANG = clang
+LLVM_NM = llvm-nm
+check-headers: deps
+	@$(MAKE) -s deps DEB_PACKAGES="clang llvm"
+	KQ_CLANG="$(CLANG)" KQ_NM="$(LLVM_NM)" KQ_HOST_CC="$(CC)" \
+	KQ_CFLAGS="$(KQ_CFLAGS)" \
+	KQ_LUA_CFLAGS="$(LUA_CFLAGS)" KQ_BINDING_SRC="$(BINDING_SRC)" \
+		$(BUSTED) $(BUSTED_LUA) -f tests/native/headers.busted
+
+# Rewrites the constants table of doc/portability.md from
+# tests/native/constants.txt (check-headers fails while they differ).
+portability-doc:
+	$(LUA) tests/native/constants.lua doc/portability.md
+
+.PHONY: check-native check-headers portability-doc
 
 # The engine's files stand in floors, never in a circle (csrc/engine/queue.h).
 check-layers:
@@ -250,4 +296,4 @@ fuzz:
 	$(MAKE) -f fuzz/Makefile FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
 
 PHONY_ENGINE = check-layers check-debug
-.PHONY: $(PHONY_ENGINE) dist rock check-rock soak check-native-build fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind
+.PHONY: $(PHONY_ENGINE) dist rock check-rock soak fuzz check-threads bench bench-quick all test example examples lint install clean deps check-asan check-valgrind

@@ -1,0 +1,6 @@
+/* Stand-in <sys/param.h> for NetBSD 10: the version macro only
+ * (MMmmrrpp00), written for kq's header checks. */
+#ifndef KQ_STANDIN_SYS_PARAM_H
+#define KQ_STANDIN_SYS_PARAM_H
+#define __NetBSD_Version__ 1000000000
+#endif
