@@ -31,9 +31,11 @@ local function names_with(prefix, exclude)
   return list
 end
 
--- Filter number -> name (EVFILT_SYSCOUNT is a count, not a filter).
+-- Filter number -> name (EVFILT_SYSCOUNT is a count, not a filter, and
+-- macOS's EVFILT_THREADMARKER is that count again).
 local filter_names = {}
-for _, f in ipairs(names_with("EVFILT_", { EVFILT_SYSCOUNT = true })) do
+for _, f in ipairs(names_with("EVFILT_",
+    { EVFILT_SYSCOUNT = true, EVFILT_THREADMARKER = true })) do
   filter_names[f.value] = filter_names[f.value] or f.name
 end
 
@@ -78,22 +80,46 @@ local function notes(list)
   return bits
 end
 
+-- Each system's names for the filter (the missing ones are skipped).
 local note_bits = {}
 if core.EVFILT_VNODE then
   note_bits[core.EVFILT_VNODE] = notes({
     "DELETE", "WRITE", "EXTEND", "ATTRIB", "LINK", "RENAME", "REVOKE",
-    "OPEN", "CLOSE", "CLOSE_WRITE", "READ",
+    "OPEN", "CLOSE", "CLOSE_WRITE", "READ", -- FreeBSD, NetBSD 10
+    "TRUNCATE", -- OpenBSD
+    "NONE", "FUNLOCK", "LEASE_DOWNGRADE", "LEASE_RELEASE", -- macOS
   })
 end
 if core.EVFILT_PROC then
   note_bits[core.EVFILT_PROC] = notes({
     "TRACK", "TRACKERR", "CHILD", "EXEC", "FORK", "EXIT",
+    "SIGNAL", "REAP", "EXITSTATUS", "EXIT_DETAIL", -- macOS, FreeBSD 15
   })
 end
+
+-- Timer units (doc/portability.md, "Timer units"): one bit each on
+-- FreeBSD and macOS, but a number in the low bits on OpenBSD and NetBSD,
+-- where NOTE_MSECONDS is 0 and NOTE_NSECONDS is SECONDS + USECONDS.
+local timer_units -- unit number -> name, where units are numbers
 if core.EVFILT_TIMER then
-  note_bits[core.EVFILT_TIMER] = notes({
-    "SECONDS", "MSECONDS", "USECONDS", "NSECONDS", "ABSTIME",
-  })
+  local units = {
+    "SECONDS", "MSECONDS", "USECONDS", "NSECONDS",
+    "ABSOLUTE", "LEEWAY", "CRITICAL", "BACKGROUND", -- macOS
+    "MACH_CONTINUOUS_TIME", "MACHTIME",
+  }
+  if core.NOTE_MSECONDS == 0 then
+    timer_units = { mask = 0 }
+    for _, name in ipairs({ "SECONDS", "USECONDS", "NSECONDS" }) do
+      local v = core["NOTE_" .. name]
+      if v then
+        timer_units[v] = name
+        while timer_units.mask < v do timer_units.mask = timer_units.mask * 2 + 1 end
+      end
+    end
+    units = {}
+  end
+  units[#units + 1] = "ABSTIME"
+  note_bits[core.EVFILT_TIMER] = notes(units)
 end
 
 --- The name of filter `n` without "EVFILT_" ("READ"), or nil.
@@ -110,8 +136,17 @@ end
 -- names (VNODE, PROC, TIMER); otherwise the number as a string.
 function kq.fflagnames(filter, fflags)
   local bits = note_bits[filter]
-  if bits then return bitnames(bits, fflags) end
-  return tostring(fflags)
+  if not bits then return tostring(fflags) end
+  if timer_units and filter == core.EVFILT_TIMER and fflags > 0 then
+    local unit = band(fflags, timer_units.mask)
+    local rest = fflags - unit
+    local name = timer_units[unit]
+    if unit == 0 then return bitnames(bits, rest) end
+    if not name then return bitnames(bits, fflags) end
+    if rest == 0 then return name end
+    return name .. "|" .. bitnames(bits, rest)
+  end
+  return bitnames(bits, fflags)
 end
 
 local function show(v)
