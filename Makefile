@@ -32,8 +32,15 @@ LUA_PC = $(LUA)
 LUA_INCDIR =
 # Include flags only, never --libs: the interpreter provides the Lua API
 # and linking liblua could load a second Lua core into the process.
-LUA_CFLAGS = `if [ -n "$(LUA_INCDIR)" ]; then echo "-I$(LUA_INCDIR)"; \
-	else pkg-config --cflags $(LUA_PC); fi`
+# pkg-config names: LUA_PC, then those the systems give the interpreter's
+# Lua version (FreeBSD and NetBSD lua-5.4, OpenBSD lua54, Debian lua5.4,
+# Homebrew lua; doc/portability.md).
+LUA_CFLAGS = `if [ -n "$(LUA_INCDIR)" ]; then echo "-I$(LUA_INCDIR)"; else \
+	v=\`$(LUA) -e 'io.write((string.gsub(_VERSION, "^Lua ", "")))'\`; \
+	for p in $(LUA_PC) lua-$$v lua\`echo $$v | tr -d .\` lua$$v lua; do \
+	if pkg-config --exists $$p 2>/dev/null; then \
+	pkg-config --cflags $$p; exit 0; fi; done; \
+	echo "no pkg-config name for $(LUA)'s headers: give LUA_INCDIR" >&2; fi`
 LIBFLAG = `if [ "\`uname\`" = Darwin ]; then \
 	echo "-bundle -undefined dynamic_lookup"; else echo "-shared"; fi`
 
