@@ -9,6 +9,7 @@ include_files = {
   "tests/soak/",
   "tests/native/constants.lua",
   "tests/native/headers_spec.lua",
+  "doc/luals/",
   ".busted",
   ".luacheckrc",
 }
@@ -18,6 +19,8 @@ exclude_files = { "build/" }
 files["spec/"] = { std = "min+busted" }
 files["tests/native/"] = { std = "min+busted" }
 files["rockspec/"] = { std = "+rockspec" }
+-- Definitions only: the functions are empty and name their parameters.
+files["doc/luals/"] = { unused_args = false, unused = false }
 stds.rockspec = {
   globals = {
     "rockspec_format", "package", "version", "source", "description",
