@@ -3,7 +3,8 @@
 # put ROCK (a .src.rock) on a local rocks server, install kq from that
 # server alone into an empty tree for interpreter LUA (lua5.1 .. lua5.4,
 # luajit), then run LUA from an empty directory with only `luarocks path`
-# set, and check that kq and kq.core come from that tree and work.
+# set, and check that kq and kq.core come from that tree and work, and
+# that the README's example runs there as the README tells to run it.
 # `make check-rock LUA=...` runs it after `make rock`.
 set -eu
 lua=$1
@@ -18,6 +19,7 @@ luajit) version=5.1
 	exit 2 ;;
 esac
 
+readme=`cd "\`dirname "$0"\`/../.." && pwd`/README.md
 work=`mktemp -d`
 trap 'rm -rf "$work"' EXIT INT TERM
 mkdir "$work/server" "$work/tree" "$work/run"
@@ -67,3 +69,14 @@ assert(events[1].ident == 7 and events[1].udata == "hi")
 q:close()
 print((jit and jit.version or _VERSION) .. ": " .. kq._VERSION .. " (" .. kq.backend .. ") from " .. tree)
 '
+
+# The README's first Lua block, saved as a user's program and run.
+awk '/^```lua$/ { on = 1; next } /^```$/ { if (on) exit } on' "$readme" \
+	>myprogram.lua
+out=`"$lua" myprogram.lua`
+echo "$out"
+case $out in
+*"filter=USER flags=CLEAR"*) ;;
+*) echo "install.sh: the README's example printed no USER event" >&2
+	exit 1 ;;
+esac
