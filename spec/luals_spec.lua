@@ -1,6 +1,7 @@
 -- doc/luals/kq.lua, the lua-language-server definitions, against the module:
--- every name require("kq") exports is described (functions as functions,
--- values as fields), nothing is described that is not exported here unless
+-- every name require("kq") exports, and every constant it exports on some
+-- system, is described (functions as functions, values as fields), nothing
+-- is described that is not exported here unless
 -- it is a constant kq exports on some system and is marked platform-only
 -- (`integer?`, "platform-only: ..."); every function documents each of its
 -- parameters in order and what it returns; queue methods are methods of a
@@ -51,10 +52,10 @@ local function parse(text)
   return { classes = classes, functions = functions }
 end
 
--- Every name kq.core may export on some system: the KQ_CONST list.
+-- Every name kq.core may export on some system: the KQ_xxx(NAME) entries.
 local function all_constants()
   local names = {}
-  for name in read("csrc/kq_constants.c"):gmatch("KQ_CONST%(([%w_]+)%)") do
+  for name in read("csrc/kq_constants.c"):gmatch("KQ_%u+%((%u[%u%d_]*)%)") do
     names[name] = true
   end
   return names
@@ -84,6 +85,11 @@ local function check_module(module, defs, anywhere)
       problems[#problems + 1] = "kq." .. name .. " not described"
     elseif type(v) == "number" and not fields[name].type:match("^integer%??$") then
       problems[#problems + 1] = "kq." .. name .. " is an integer, described as " .. fields[name].type
+    end
+  end
+  for _, name in ipairs(sorted_keys(anywhere)) do
+    if module[name] == nil and not fields[name] then
+      problems[#problems + 1] = "kq." .. name .. " (on some system) not described"
     end
   end
   for _, name in ipairs(sorted_keys(funcs)) do
@@ -225,10 +231,11 @@ describe("the LuaLS checks", function()
 
   it("catch undescribed, invented and unmarked names", function()
     local module = { EV_ADD = 1, EV_NEW = 2, f = print, g = print, h = print, NOTE_Y = 3 }
-    local problems = check_module(module, defs, { EV_GONE = true })
+    local problems = check_module(module, defs, { EV_GONE = true, EV_ELSEWHERE = true })
     assert.are.same({
       "kq.EV_NEW not described",
       "function kq.h not described",
+      "kq.EV_ELSEWHERE (on some system) not described",
       "kq.NOTE_X described, exported on no system",
       "kq.NOTE_Y: integer? and \"platform-only\" go together",
     }, problems)

@@ -80,13 +80,20 @@ function queue:getfd() end
 ---@field EVFILT_PROC integer a process exited (forked, exec'd)
 ---@field EVFILT_SIGNAL integer a signal was delivered
 ---@field EVFILT_TIMER integer a timer expired
----@field EVFILT_USER integer? platform-only: user-triggered events (not on older OpenBSD)
----@field EVFILT_PROCDESC integer? platform-only: process descriptors (FreeBSD)
----@field EVFILT_FS integer? platform-only: file system events (not on OpenBSD)
----@field EVFILT_LIO integer? platform-only: lio_listio (FreeBSD)
----@field EVFILT_SENDFILE integer? platform-only: sendfile (FreeBSD)
----@field EVFILT_EMPTY integer? platform-only: write buffer empty (FreeBSD, NetBSD)
----@field EVFILT_SYSCOUNT integer? platform-only: the number of filters, not a filter
+---@field EVFILT_PROCDESC integer? platform-only (FreeBSD, Linux engine): process descriptors (ENOTSUP under the Linux engine)
+---@field EVFILT_MACHPORT integer? platform-only (macOS): Mach port messages
+---@field EVFILT_DEVICE integer? platform-only (OpenBSD): device changes
+---@field EVFILT_FS integer? platform-only (FreeBSD, macOS, NetBSD, Linux engine): file system events (ENOTSUP under the Linux engine)
+---@field EVFILT_EXCEPT integer? platform-only (macOS, OpenBSD): exceptional conditions on a descriptor
+---@field EVFILT_LIO integer? platform-only (FreeBSD, Linux engine): lio_listio completion (ENOTSUP under the Linux engine)
+---@field EVFILT_USER integer user-triggered events (its number differs between systems)
+---@field EVFILT_VM integer? platform-only (macOS): virtual memory pressure
+---@field EVFILT_SENDFILE integer? platform-only (FreeBSD, Linux engine): sendfile progress (ENOTSUP under the Linux engine)
+---@field EVFILT_EMPTY integer? platform-only (FreeBSD, NetBSD 10, Linux engine): a write buffer emptied (ENOTSUP under the Linux engine)
+---@field EVFILT_JAIL integer? platform-only (FreeBSD 15): jail changes
+---@field EVFILT_JAILDESC integer? platform-only (FreeBSD 15): jail descriptors
+---@field EVFILT_SYSCOUNT integer the number of filters, not a filter
+---@field EVFILT_THREADMARKER integer? platform-only (macOS): kernel-internal, not a filter
 ---@field EV_ADD integer add the knote, or modify it
 ---@field EV_DELETE integer remove the knote
 ---@field EV_ENABLE integer allow delivery
@@ -95,46 +102,87 @@ function queue:getfd() end
 ---@field EV_CLEAR integer reset the state after delivery
 ---@field EV_RECEIPT integer an entry for each successful change
 ---@field EV_DISPATCH integer disable the knote after each delivery
----@field EV_FORCEONESHOT integer? platform-only: make a knote ONESHOT and queue it (FreeBSD, Linux engine)
----@field EV_KEEPUDATA integer? platform-only: a modify keeps udata (FreeBSD, Linux engine)
----@field EV_SYSFLAGS integer mask of the system's bits
----@field EV_DROP integer? platform-only: kernel-internal
----@field EV_FLAG1 integer? platform-only: kernel-internal
+---@field EV_FORCEONESHOT integer? platform-only (FreeBSD, Linux engine): make a knote ONESHOT and queue it now
+---@field EV_UDATA_SPECIFIC integer? platform-only (macOS): udata is part of the knote's identity
+---@field EV_DISPATCH2 integer? platform-only (macOS): EV_DISPATCH with EV_UDATA_SPECIFIC
+---@field EV_KEEPUDATA integer? platform-only (FreeBSD, Linux engine): a modify keeps the knote's udata
+---@field EV_VANISHED integer? platform-only (macOS): report knotes the system removed
+---@field EV_SYSFLAGS integer mask of the system's bits, cleared from changes
+---@field EV_DROP integer? platform-only (FreeBSD, Linux engine): kernel-internal
+---@field EV_FLAG0 integer? platform-only (macOS): kernel-internal
+---@field EV_POLL integer? platform-only (macOS): kernel-internal
+---@field EV_FLAG1 integer kernel-internal
+---@field EV_OOBAND integer? platform-only (macOS): out-of-band data pending
+---@field EV_FLAG2 integer? platform-only (FreeBSD): kernel-internal
 ---@field EV_ERROR integer an error entry or receipt: `data` is the errno or 0
 ---@field EV_EOF integer end of file, peer gone, process exited
----@field NOTE_LOWAT integer `data` is a low-water mark
----@field NOTE_FILE_POLL integer? platform-only: READ on a file always ready (FreeBSD, Linux engine)
----@field NOTE_FFNOP integer? platform-only (with EVFILT_USER): keep the stored value
----@field NOTE_FFAND integer? platform-only (with EVFILT_USER): AND into the stored value
----@field NOTE_FFOR integer? platform-only (with EVFILT_USER): OR into the stored value
----@field NOTE_FFCOPY integer? platform-only (with EVFILT_USER): replace the stored value
----@field NOTE_FFCTRLMASK integer? platform-only (with EVFILT_USER): mask of the operation bits
----@field NOTE_FFLAGSMASK integer? platform-only (with EVFILT_USER): mask of the user value
----@field NOTE_TRIGGER integer? platform-only (with EVFILT_USER): trigger the knote
----@field NOTE_DELETE integer unlinked
----@field NOTE_WRITE integer written
----@field NOTE_EXTEND integer grew
----@field NOTE_ATTRIB integer attributes changed
----@field NOTE_LINK integer link count changed
----@field NOTE_RENAME integer renamed
----@field NOTE_REVOKE integer access revoked
----@field NOTE_OPEN integer? platform-only: opened (FreeBSD, NetBSD, Linux engine)
----@field NOTE_CLOSE integer? platform-only: a read-only descriptor closed (FreeBSD, NetBSD, Linux engine)
----@field NOTE_CLOSE_WRITE integer? platform-only: a writing descriptor closed (FreeBSD, NetBSD, Linux engine)
----@field NOTE_READ integer? platform-only: read (FreeBSD, NetBSD, Linux engine)
----@field NOTE_EXIT integer the process exited; `data` is its wait(2) status
----@field NOTE_FORK integer the process forked (ENOTSUP under the Linux engine)
----@field NOTE_EXEC integer the process called exec (ENOTSUP under the Linux engine)
----@field NOTE_PCTRLMASK integer mask of the control bits
----@field NOTE_PDATAMASK integer mask of the pid with NOTE_CHILD
----@field NOTE_TRACK integer? platform-only: follow forks (ENOTSUP on macOS and the Linux engine)
----@field NOTE_TRACKERR integer? platform-only: a child could not be tracked
----@field NOTE_CHILD integer? platform-only: the event is for a tracked child
----@field NOTE_SECONDS integer? platform-only: timer unit seconds (none: milliseconds, everywhere)
----@field NOTE_MSECONDS integer? platform-only: milliseconds (nil on macOS)
----@field NOTE_USECONDS integer? platform-only: microseconds
----@field NOTE_NSECONDS integer? platform-only: nanoseconds
----@field NOTE_ABSTIME integer? platform-only: `data` is an absolute deadline (nil on macOS)
+---@field NOTE_LOWAT integer `data` is a low-water mark (READ, WRITE)
+---@field NOTE_FILE_POLL integer? platform-only (FreeBSD, Linux engine): READ on a regular file is always ready
+---@field NOTE_EOF integer? platform-only (OpenBSD): READ on a file fires at end of file
+---@field NOTE_OOB integer? platform-only (macOS, OpenBSD): out-of-band data (READ)
+---@field NOTE_DELETE integer the file was unlinked (VNODE)
+---@field NOTE_WRITE integer the file was written (VNODE)
+---@field NOTE_EXTEND integer the file grew (VNODE)
+---@field NOTE_ATTRIB integer attributes changed (VNODE)
+---@field NOTE_LINK integer link count changed (VNODE)
+---@field NOTE_RENAME integer the file was renamed (VNODE)
+---@field NOTE_REVOKE integer access was revoked (VNODE)
+---@field NOTE_OPEN integer? platform-only (FreeBSD, NetBSD 10, Linux engine): the file was opened (VNODE)
+---@field NOTE_TRUNCATE integer? platform-only (OpenBSD): the file was truncated (VNODE)
+---@field NOTE_NONE integer? platform-only (macOS): no note (VNODE)
+---@field NOTE_CLOSE integer? platform-only (FreeBSD, NetBSD 10, Linux engine): a read-only descriptor was closed (VNODE)
+---@field NOTE_FUNLOCK integer? platform-only (macOS): the file was unlocked (VNODE)
+---@field NOTE_CLOSE_WRITE integer? platform-only (FreeBSD, NetBSD 10, Linux engine): a writing descriptor was closed (VNODE)
+---@field NOTE_LEASE_DOWNGRADE integer? platform-only (macOS): a lease downgrade was asked (VNODE)
+---@field NOTE_READ integer? platform-only (FreeBSD, NetBSD 10, Linux engine): the file was read (VNODE)
+---@field NOTE_LEASE_RELEASE integer? platform-only (macOS): a lease release was asked (VNODE)
+---@field NOTE_EXIT integer the process exited; `data` is its wait(2) status (PROC)
+---@field NOTE_FORK integer the process forked (PROC; ENOTSUP under the Linux engine)
+---@field NOTE_EXEC integer the process called exec (PROC; ENOTSUP under the Linux engine)
+---@field NOTE_PDSIGCHLD integer? platform-only (FreeBSD 15): SIGCHLD for a process descriptor (PROCDESC)
+---@field NOTE_REAP integer? platform-only (FreeBSD 15, macOS): the process was reaped (PROC)
+---@field NOTE_SIGNAL integer? platform-only (FreeBSD 15, macOS): the process got a signal (PROC)
+---@field NOTE_EXITSTATUS integer? platform-only (macOS): put the exit status in `data` (PROC)
+---@field NOTE_EXIT_DETAIL integer? platform-only (macOS): report why the process exited (PROC)
+---@field NOTE_PCTRLMASK integer mask of the control bits (PROC; its value differs)
+---@field NOTE_PDATAMASK integer mask of the pid carried with NOTE_CHILD (PROC)
+---@field NOTE_EXIT_REPARENTED integer? platform-only (macOS): exit detail: reparented (PROC)
+---@field NOTE_EXIT_DETAIL_MASK integer? platform-only (macOS): mask of the exit details (PROC)
+---@field NOTE_EXIT_DECRYPTFAIL integer? platform-only (macOS): exit detail: decryption failed (PROC)
+---@field NOTE_EXIT_MEMORY integer? platform-only (macOS): exit detail: memory pressure (PROC)
+---@field NOTE_EXIT_CSERROR integer? platform-only (macOS): exit detail: code signing error (PROC)
+---@field NOTE_TRACK integer follow forks (PROC; ENOTSUP under the Linux engine and on macOS)
+---@field NOTE_TRACKERR integer output: a child could not be tracked (PROC)
+---@field NOTE_CHILD integer output: the event is for a tracked child (PROC)
+---@field NOTE_JAIL_CHILD integer? platform-only (FreeBSD 15): a child jail was created (JAIL)
+---@field NOTE_JAIL_SET integer? platform-only (FreeBSD 15): the jail was changed (JAIL)
+---@field NOTE_JAIL_ATTACH integer? platform-only (FreeBSD 15): a process attached to the jail (JAIL)
+---@field NOTE_JAIL_REMOVE integer? platform-only (FreeBSD 15): the jail was removed (JAIL)
+---@field NOTE_JAIL_MULTI integer? platform-only (FreeBSD 15): several jail events were merged (JAIL)
+---@field NOTE_JAIL_CTRLMASK integer? platform-only (FreeBSD 15): mask of the control bits (JAIL)
+---@field NOTE_CHANGE integer? platform-only (OpenBSD): the device changed (DEVICE)
+---@field NOTE_VM_PRESSURE integer? platform-only (macOS): memory pressure (VM)
+---@field NOTE_VM_PRESSURE_TERMINATE integer? platform-only (macOS): the process will be ended for memory (VM)
+---@field NOTE_VM_PRESSURE_SUDDEN_TERMINATE integer? platform-only (macOS): the process may be ended at once (VM)
+---@field NOTE_VM_ERROR integer? platform-only (macOS): the VM filter failed (VM)
+---@field NOTE_MSECONDS integer? platform-only (FreeBSD, OpenBSD, NetBSD 10, Linux engine): `data` in milliseconds, the default unit (TIMER)
+---@field NOTE_SECONDS integer? platform-only (FreeBSD, macOS, OpenBSD, NetBSD 10, Linux engine): `data` in seconds (TIMER; values differ, doc/portability.md)
+---@field NOTE_USECONDS integer? platform-only (FreeBSD, macOS, OpenBSD, NetBSD 10, Linux engine): `data` in microseconds (TIMER; values differ)
+---@field NOTE_NSECONDS integer? platform-only (FreeBSD, macOS, OpenBSD, NetBSD 10, Linux engine): `data` in nanoseconds (TIMER; values differ)
+---@field NOTE_ABSTIME integer? platform-only (FreeBSD, OpenBSD, NetBSD 10, Linux engine): `data` is an absolute deadline (TIMER)
+---@field NOTE_ABSOLUTE integer? platform-only (macOS): `data` is an absolute deadline (TIMER; macOS's NOTE_ABSTIME)
+---@field NOTE_LEEWAY integer? platform-only (macOS): `data` comes with a leeway (TIMER)
+---@field NOTE_CRITICAL integer? platform-only (macOS): no timer coalescing (TIMER)
+---@field NOTE_BACKGROUND integer? platform-only (macOS): more timer coalescing (TIMER)
+---@field NOTE_MACH_CONTINUOUS_TIME integer? platform-only (macOS): on the continuous Mach clock (TIMER)
+---@field NOTE_MACHTIME integer? platform-only (macOS): `data` in Mach absolute time units (TIMER)
+---@field NOTE_FFNOP integer keep the stored value (USER)
+---@field NOTE_FFAND integer AND the low 24 bits into the stored value (USER)
+---@field NOTE_FFOR integer OR the low 24 bits into the stored value (USER)
+---@field NOTE_FFCOPY integer replace the stored value by the low 24 bits (USER)
+---@field NOTE_FFCTRLMASK integer mask of the operation bits (USER)
+---@field NOTE_FFLAGSMASK integer mask of the user value (USER)
+---@field NOTE_TRIGGER integer trigger the knote (USER)
 local kq = {}
 
 ---Creates a queue (close-on-exec).
