@@ -2,8 +2,9 @@
 -- every name require("kq") exports, and every constant it exports on some
 -- system, is described (functions as functions, values as fields), nothing
 -- is described that is not exported here unless
--- it is a constant kq exports on some system and is marked platform-only
--- (`integer?`, "platform-only: ..."); every function documents each of its
+-- it is a constant kq exports on some system; a constant some system
+-- lacks (tests/native/constants.txt) is marked platform-only (`integer?`,
+-- "platform-only ..."), one every system has is not; every function documents each of its
 -- parameters in order and what it returns; queue methods are methods of a
 -- real queue; events and changes have the fields a real event has.
 -- The checks are plain functions, also run on made-up input below, so that
@@ -52,11 +53,17 @@ local function parse(text)
   return { classes = classes, functions = functions }
 end
 
--- Every name kq.core may export on some system: the KQ_xxx(NAME) entries.
+-- Every constant kq exports on some system, from tests/native/constants.txt
+-- (the table of every system's values, held to csrc/kq_constants.c by
+-- make check-headers): name -> "everywhere" or "platform-only".
 local function all_constants()
+  local t = dofile("tests/native/constants.lua").load()
   local names = {}
-  for name in read("csrc/kq_constants.c"):gmatch("KQ_%u+%((%u[%u%d_]*)%)") do
-    names[name] = true
+  for _, name in ipairs(t.names) do
+    names[name] = "everywhere"
+    for _, system in ipairs(t.systems) do
+      if t.value[system][name] == nil then names[name] = "platform-only" end
+    end
   end
   return names
 end
@@ -69,7 +76,8 @@ local function sorted_keys(t)
 end
 
 -- Problems between the module table `module` and definitions `defs`;
--- `anywhere` holds the constants kq can export on some system.
+-- `anywhere` holds the constants kq exports on some system, each
+-- "everywhere" or "platform-only".
 local function check_module(module, defs, anywhere)
   local problems = {}
   local fields = (defs.classes.kq or { fields = {} }).fields
@@ -103,6 +111,11 @@ local function check_module(module, defs, anywhere)
     local says = field.desc:match("^platform%-only") ~= nil
     if optional ~= says then
       problems[#problems + 1] = "kq." .. name .. ": integer? and \"platform-only\" go together"
+    end
+    if anywhere[name] == "platform-only" and not optional then
+      problems[#problems + 1] = "kq." .. name .. " is missing on some system, not marked platform-only"
+    elseif anywhere[name] == "everywhere" and optional then
+      problems[#problems + 1] = "kq." .. name .. " is on every system, marked platform-only"
     end
     if module[name] == nil then
       if not anywhere[name] then
@@ -231,7 +244,8 @@ describe("the LuaLS checks", function()
 
   it("catch undescribed, invented and unmarked names", function()
     local module = { EV_ADD = 1, EV_NEW = 2, f = print, g = print, h = print, NOTE_Y = 3 }
-    local problems = check_module(module, defs, { EV_GONE = true, EV_ELSEWHERE = true })
+    local problems = check_module(module, defs,
+      { EV_GONE = "platform-only", EV_ELSEWHERE = "platform-only" })
     assert.are.same({
       "kq.EV_NEW not described",
       "function kq.h not described",
@@ -242,9 +256,15 @@ describe("the LuaLS checks", function()
     problems = check_module({ EV_ADD = 1, f = print, g = print }, parse(
       "---@class kq\n---@field EV_ADD string\n---@field EV_OLD integer old\nlocal kq = {}\n"
       .. "---@return integer\nfunction kq.f() end\n---@return integer\nfunction kq.g() end\n"),
-      { EV_OLD = true })
+      { EV_OLD = "platform-only", EV_ADD = "platform-only" })
     assert.are.same({ "kq.EV_ADD is an integer, described as string",
+      "kq.EV_ADD is missing on some system, not marked platform-only",
+      "kq.EV_OLD is missing on some system, not marked platform-only",
       "kq.EV_OLD not exported here, not marked platform-only" }, problems)
+    problems = check_module({ EV_ADD = 1 }, parse(
+      "---@class kq\n---@field EV_ADD integer? platform-only: no\nlocal kq = {}\n"),
+      { EV_ADD = "everywhere" })
+    assert.are.same({ "kq.EV_ADD is on every system, marked platform-only" }, problems)
   end)
 
   it("catch parameters missing or out of order, and no @return", function()
