@@ -96,7 +96,7 @@ describe("regular files", function()
     assert(kt.write(w, "abc"))
     local ev = one(q, fd, READ)
     assert.are.equal(3, ev.data)
-    assert.are.equal(kq.EV_ONESHOT, h.band(ev.flags, kq.EV_ONESHOT))
+    assert.are.equal(kq.EV_ONESHOT, kq.band(ev.flags, kq.EV_ONESHOT))
     assert(kt.write(w, "d"))
     assert.are.same({}, wait(q, 0.05)) -- gone with its delivery
   end)

@@ -8,8 +8,6 @@
 --                        passed to track(v) has been collected
 --   h.is_integer(v)      v is an integer: the integer subtype on 5.3+, a
 --                        whole number within +-2^53 on 5.1, 5.2, LuaJIT
---   h.bor(a, b, ...), h.band(a, b, ...)
---                        bitwise or/and (until kq.bor and kq.band land)
 --   h.unpack(t)          table.unpack, or unpack on 5.1 and LuaJIT
 --   h.rawlen(t)          rawlen, or # (raw on tables) on 5.1 and LuaJIT
 --   h.numtype(v)         math.type(v) on 5.3+; "number" for any number
@@ -69,26 +67,6 @@ local warn = rawget(_G, "warn")
 if warn then warn("@on") end
 
 local h = {}
-
--- Until the binding exports kq.bor and kq.band, the specs use these, bit
--- by bit on non-negative integers below 2^53 as the binding's will be.
-local function bits(a, b, both)
-  local r, p = 0, 1
-  while a > 0 or b > 0 do
-    local x, y = a % 2, b % 2
-    if x + y == 2 or (x + y == 1 and not both) then r = r + p end
-    a, b, p = (a - x) / 2, (b - y) / 2, p * 2
-  end
-  return r
-end
-function h.bor(r, ...)
-  for i = 1, select("#", ...) do r = bits(r, select(i, ...), false) end
-  return r
-end
-function h.band(r, ...)
-  for i = 1, select("#", ...) do r = bits(r, select(i, ...), true) end
-  return r
-end
 
 -- track, gone = h.tracker(): track(v) returns v and watches it weakly;
 -- gone() collects and says whether every watched value was collected.

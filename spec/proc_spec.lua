@@ -81,7 +81,7 @@ local function await_zombie(pid)
 end
 
 local function add(q, pid, fflags, flags, udata)
-  return q:kevent({ { ident = pid, filter = PROC, flags = h.bor(ADD, flags or 0),
+  return q:kevent({ { ident = pid, filter = PROC, flags = kq.bor(ADD, flags or 0),
     fflags = fflags, udata = udata } })
 end
 
@@ -190,7 +190,7 @@ describe("EVFILT_PROC #pidfd", function()
       local me = kt.getpid()
       local changes = {}
       for i, note in ipairs({ kq.NOTE_FORK, kq.NOTE_EXEC, kq.NOTE_TRACK }) do
-        changes[i] = { ident = me, filter = PROC, flags = ADD, fflags = h.bor(EXIT, note) }
+        changes[i] = { ident = me, filter = PROC, flags = ADD, fflags = kq.bor(EXIT, note) }
       end
       local evs = {}
       assert.are.equal(3, q:kevent(changes, evs, 8, 0))
@@ -272,7 +272,7 @@ describe("EVFILT_PROC #pidfd", function()
     local evs = {}
     assert.are.equal(1, q:kevent({ { ident = pid, filter = PROC,
       flags = ADD + kq.EV_RECEIPT, fflags = EXIT } }, evs, 4, 0))
-    assert.are.equal(kq.EV_ERROR, h.band(evs[1].flags, kq.EV_ERROR))
+    assert.are.equal(kq.EV_ERROR, kq.band(evs[1].flags, kq.EV_ERROR))
     assert.are.equal(0, evs[1].data)
     go()
     local ev = one_event(q)

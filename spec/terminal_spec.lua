@@ -2,7 +2,6 @@
 -- posix_openpt, so the specs need no real tty.
 local kq = require("kq")
 local kt = require("kqtest")
-local h = require("spec.helper")
 
 describe("a terminal", function()
   local q, m, s
@@ -47,6 +46,6 @@ describe("a terminal", function()
     s = nil
     assert.are.equal(1, q:kevent(nil, ev, 4, 5))
     assert.are.equal(m, ev[1].ident)
-    assert.is_true(h.band(ev[1].flags, kq.EV_EOF) ~= 0)
+    assert.is_true(kq.band(ev[1].flags, kq.EV_EOF) ~= 0)
   end)
 end)

@@ -252,7 +252,7 @@ if ABSTIME then
           local evs = h.wait(q)
           assert.are.equal(1, #evs)
           assert.are.equal(1, evs[1].data)
-          assert.are.equal(0, h.band(evs[1].flags, EV_CLEAR))
+          assert.are.equal(0, kq.band(evs[1].flags, EV_CLEAR))
         end
       end))
 

@@ -123,7 +123,7 @@ describe("a udata value", function()
       assert.are.equal(0, q:kevent({ { ident = 1, filter = USER,
         flags = ADD + kq.EV_ONESHOT, udata = track({}) } }))
       local got, ev = fire(q, 1)
-      assert.is_true(h.band(ev.flags, kq.EV_ONESHOT) ~= 0)
+      assert.is_true(kq.band(ev.flags, kq.EV_ONESHOT) ~= 0)
       assert.are.equal("table", type(got))
       got, ev = nil, nil -- luacheck: ignore 311
       assert.is_true(gone())
