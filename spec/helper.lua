@@ -18,6 +18,10 @@
 --   h.gc_tune(pause, stepmul)
 --                        sets the collector's pause and step multiplier,
 --                        returns a function that puts the old ones back
+--   h.fn(name)           the pattern for a function's name in "bad argument
+--                        #n to '<name>'": 5.3+ finds kq.<name> in
+--                        package.loaded; 5.1, 5.2 and LuaJIT say '?' for
+--                        a function pcall calls directly
 --   h.maxint, h.minint   the widest integers kq takes on this Lua:
 --                        math.maxinteger/mininteger, or +-(2^53 - 1)
 --                        where numbers are doubles
@@ -107,6 +111,11 @@ h.unpack = rawget(table, "unpack") or rawget(_G, "unpack")
 h.rawlen = rawget(_G, "rawlen") or function(t) return #t end
 h.maxint = rawget(math, "maxinteger") or 2 ^ 53 - 1
 h.minint = rawget(math, "mininteger") or -(2 ^ 53 - 1)
+
+function h.fn(name)
+  if _VERSION < "Lua 5.3" then return "%?" end
+  return "[%w.]*" .. name
+end
 
 local newproxy = rawget(_G, "newproxy")
 function h.finalised(fn)
