@@ -1,6 +1,6 @@
 /*
- * kq_binding.h - what the binding files (kq_core.c, kq_queue.c,
- * kq_kevent.c, kq_constants.c) share.  Internal: nothing here is exported
+ * kq_binding.h - what the binding's files share (the stages of one kevent
+ * call share more: kq_kevent.h).  Internal: nothing here is exported
  * from the module except luaopen_kq_core.
  */
 #ifndef KQ_BINDING_H
@@ -68,20 +68,6 @@ int kq_type(lua_State *L);
 
 /* kq_kevent.c */
 void kq_kevent_open(lua_State *L);
-
-/* Whether an entry's data was left by the engine to be computed on first
- * read (kqe.h): an event marked lazy; an error entry's data is its errno.
- * Asked once per delivered entry, so inline rather than kqe_event_is_lazy. */
-static inline int kq_entry_is_lazy(const struct kevent *ev)
-{
-#ifdef KQ_HAVE_LAZY_DATA
-	return !(ev->flags & EV_ERROR) &&
-	       (ev->ext[0] & KQE_LAZY_MASK) == KQE_LAZY_MAGIC;
-#else
-	(void)ev;
-	return 0;
-#endif
-}
 
 /* kq_view.c: an eventlist of read-only views (kq.eventlist).  One kevent
  * call's handle on such a list; `keys` is the stack slot of the interned

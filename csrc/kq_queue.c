@@ -70,7 +70,7 @@ kq_queue *kq_checkqueue(lua_State *L, int arg)
  * Linux the descriptor is gone either way and a retry could close another
  * one.  In a fork child the descriptor is not ours and is left alone.
  */
-static void kq_release(kq_queue *q)
+static void kq_queue_shut(kq_queue *q)
 {
 	int fd = q->fd;
 	int mine = q->gen == kq_generation;
@@ -118,10 +118,9 @@ int kq_kqueue(lua_State *L)
 		if (fl >= 0 && !(fl & FD_CLOEXEC))
 			(void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 	}
-#ifdef KQ_HAVE_LAZY_DATA
-	/* Leave READ/WRITE data to be computed when a program reads it. */
-	(void)kqe_set_lazy_data(fd, 1);
-#endif
+	/* Leave READ/WRITE data to be computed when a program reads it
+	 * (a no-op where the system has no such mode). */
+	kq_sys_set_lazy(fd);
 	q->fd = fd;
 	return 1;
 }
@@ -131,7 +130,7 @@ int kq_kqueue(lua_State *L)
 int kq_close(lua_State *L)
 {
 	kq_queue *q = (kq_queue *)luaL_checkudata(L, 1, KQ_QUEUE_MT);
-	kq_release(q);
+	kq_queue_shut(q);
 	/* Drop every udata anchor now rather than at collection. */
 	lua_pushnil(L);
 	kq_setiuservalue(L, 1, 1);
@@ -145,7 +144,7 @@ int kq_close(lua_State *L)
 static int kq_gc(lua_State *L)
 {
 	kq_queue *q = (kq_queue *)luaL_checkudata(L, 1, KQ_QUEUE_MT);
-	kq_release(q);
+	kq_queue_shut(q);
 	return 0;
 }
 
@@ -160,7 +159,7 @@ static int kq_tostring(lua_State *L)
 }
 
 /* q:fileno(): the descriptor, for poll loops and nesting.  From now on the
- * engine keeps it readable while events are pending (kqe_expose). */
+ * engine keeps it readable while events are pending (kq_sys.h). */
 int kq_fileno(lua_State *L)
 {
 	kq_queue *q = kq_checkqueue(L, 1);

@@ -7,10 +7,20 @@
  *              `make check-native` also builds it on Linux, over the
  *              engine dressed as libc (tests/native/shim.c).
  *   otherwise  Linux: kq's engine (csrc/engine), same contracts, plus the
- *              engine's extensions (KQ_HAVE_LAZY_DATA, kq_sys_expose,
- *              kq_sys_kevent_counted).
- * No other binding file names the platform: they use kqueue(), kevent(),
- * struct kevent and EV_SET as the man page does, plus the hooks below.
+ *              engine's extensions behind the kq_sys_* hooks.
+ * No other binding file names the platform or the engine: they use
+ * kqueue(), kevent(), struct kevent and EV_SET as the man page does, plus
+ * the hooks below, which every build defines (trivially where the system
+ * has no such extension), so that callers need no #ifdef:
+ *   kq_sys_close(fd)          close a queue
+ *   kq_sys_expose(fd)         the queue's descriptor is used from outside
+ *   KQ_SYS_COUNTED            kq_sys_kevent_counted(kq, cl, nc, &napplied)
+ *                             registers and says where it stopped
+ *   KQ_SYS_LAZY               READ/WRITE data left to be computed on read:
+ *                             kq_sys_set_lazy(fd), kq_sys_event_is_lazy(ev),
+ *                             kq_sys_event_kind(ev), kq_sys_event_data(...)
+ *   KQ_EV_KEEPUDATA           EV_KEEPUDATA, or 0 where there is none
+ *   KQ_SYS_FILTER0_SKIPPED    a change with filter 0 is skipped silently
  */
 #ifndef KQ_SYS_H
 #define KQ_SYS_H
@@ -21,6 +31,8 @@
 
 #if !defined(KQ_NATIVE)
 
+#include <string.h>
+
 #include "engine/kqe.h"
 
 #define KQ_BACKEND "linux"
@@ -28,14 +40,49 @@
 #define kevent(kq, cl, nc, el, ne, ts) kqe_kevent(kq, cl, nc, el, ne, ts)
 /* The engine keeps state behind the descriptor: close through it. */
 #define kq_sys_close(fd) kqe_close(fd)
-/* See kqe.h: data computed on demand, and a queue seen from outside. */
-#define KQ_HAVE_LAZY_DATA 1
+/* See kqe.h: a queue seen from outside stays readable while events are
+ * pending. */
 #define kq_sys_expose(fd) kqe_expose(fd)
 /* Registration without room for error entries in one call: the engine
  * says where it stopped (kqe.h), so the binding need not submit one
  * change per call to know each change's fate. */
+#define KQ_SYS_COUNTED 1
 #define kq_sys_kevent_counted(kq, cl, nc, napplied) \
 	kqe_kevent_counted(kq, cl, nc, napplied)
+
+/* Lazy data (kqe.h): the engine leaves a READ/WRITE event's data to be
+ * computed when the program reads it; the binding keeps the event's kind
+ * (ext[0]) and asks for the value then (doc/reference.md, "Lazy data on
+ * Linux"). */
+#define KQ_SYS_LAZY 1
+#define kq_sys_set_lazy(fd) ((void)kqe_set_lazy_data((fd), 1))
+
+/* Asked once per delivered entry, so inline rather than kqe_event_is_lazy;
+ * an error entry's data is its errno, never lazy. */
+static inline int kq_sys_event_is_lazy(const struct kevent *ev)
+{
+	return !(ev->flags & EV_ERROR) &&
+	       (ev->ext[0] & KQE_LAZY_MASK) == KQE_LAZY_MAGIC;
+}
+
+static inline uint64_t kq_sys_event_kind(const struct kevent *ev)
+{
+	return ev->ext[0];
+}
+
+/* The data of a lazy event of this ident, filter and kind, computed now;
+ * -1 when it cannot be (the descriptor was closed since). */
+static inline int kq_sys_event_data(uintptr_t ident, int filter,
+				    uint64_t kind, int64_t *data)
+{
+	struct kevent ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.ident = ident;
+	ev.filter = (short)filter;
+	ev.ext[0] = kind;
+	return kqe_event_data(&ev, data);
+}
 /* The engine's queues are close-on-exec from creation. */
 #define kq_sys_kqueue_cloexec(done) (*(done) = 1, kqueue())
 
@@ -54,6 +101,40 @@
 #define KQ_BACKEND "native"
 #define kq_sys_close(fd) close(fd)
 #define kq_sys_expose(fd) ((void)(fd), 0)
+
+/* The engine's extensions, absent: the callers' branches on KQ_SYS_COUNTED
+ * and KQ_SYS_LAZY are constant and compiled out. */
+#define KQ_SYS_COUNTED 0
+static inline int kq_sys_kevent_counted(int kq, const struct kevent *cl,
+					int nc, int *napplied)
+{
+	(void)kq, (void)cl, (void)nc;
+	*napplied = 0;
+	return -1;
+}
+
+#define KQ_SYS_LAZY 0
+#define kq_sys_set_lazy(fd) ((void)(fd))
+
+static inline int kq_sys_event_is_lazy(const struct kevent *ev)
+{
+	(void)ev;
+	return 0;
+}
+
+static inline uint64_t kq_sys_event_kind(const struct kevent *ev)
+{
+	(void)ev;
+	return 0;
+}
+
+static inline int kq_sys_event_data(uintptr_t ident, int filter,
+				    uint64_t kind, int64_t *data)
+{
+	(void)ident, (void)filter, (void)kind;
+	*data = 0;
+	return -1;
+}
 
 /*
  * A queue that is close-on-exec from its first instant, where the system
@@ -88,6 +169,17 @@
  * (kern_event.c), so such a change never leaves a knote behind. */
 #if defined(EVFILT_READ) && EVFILT_READ == 0
 #define KQ_FILTER_ZERO_EXISTS 1
+#define KQ_SYS_FILTER0_SKIPPED 0
+#else
+#define KQ_SYS_FILTER0_SKIPPED 1
+#endif
+
+/* EV_KEEPUDATA (FreeBSD and the engine): a modify that keeps the knote's
+ * udata.  0 where the system has none, so a test of the bit is false. */
+#ifdef EV_KEEPUDATA
+#define KQ_EV_KEEPUDATA EV_KEEPUDATA
+#else
+#define KQ_EV_KEEPUDATA 0
 #endif
 
 #endif

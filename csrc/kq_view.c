@@ -51,9 +51,7 @@
 /* Their addresses are keys no Lua code can make: the header's in LM,
  * and V_i's own index in V_i. */
 static const char kq_view_key = 0;
-#ifdef KQ_HAVE_LAZY_DATA /* only lazy data needs a view's own index */
-static const char kq_view_slotkey = 0;
-#endif
+static const char kq_view_slotkey = 0; /* for lazy data (kq_sys.h) */
 
 enum { KQ_DATA_ABSENT, KQ_DATA_CACHED, KQ_DATA_VALUE };
 
@@ -132,8 +130,8 @@ static int kq_view_pairs(lua_State *L)
 	return 3;
 }
 
-#ifdef KQ_HAVE_LAZY_DATA
-/* __index of every V_i of one list: `data` of a lazy event, computed on
+/* Lazy data (kq_sys.h; where the system has none, KQ_SYS_LAZY is 0 and
+ * this is never installed).  __index of every V_i of one list: `data` of a lazy event, computed on
  * its first read from the descriptor then, and kept in the shadow so that
  * later reads give the same number.  V_i.data stays nil (every read comes
  * here), so the next delivery only resets the shadow: no table write.
@@ -158,13 +156,8 @@ static int kq_view_lazydata(lua_State *L)
 		return 0;
 	s = &vl->slots[i - 1];
 	if (s->datastate == KQ_DATA_ABSENT) {
-		struct kevent ev;
-
-		memset(&ev, 0, sizeof ev);
-		ev.ident = s->ident;
-		ev.filter = (short)s->filter;
-		ev.ext[0] = s->ext0;
-		if (kqe_event_data(&ev, &data) < 0)
+		if (kq_sys_event_data(s->ident, s->filter, s->ext0,
+				      &data) < 0)
 			data = 0;
 		s->data = data;
 		s->datastate = KQ_DATA_CACHED;
@@ -173,7 +166,6 @@ static int kq_view_lazydata(lua_State *L)
 	lua_pushinteger(L, (lua_Integer)data);
 	return 1;
 }
-#endif
 
 /* ---- the list --------------------------------------------------------- */
 
@@ -195,15 +187,15 @@ int kq_eventlist(lua_State *L)
 	lua_rawseti(L, 2, 2);
 	vl = (struct kq_viewlist *)kq_newuserdatauv(L, sizeof *vl, 1);
 	memset(vl, 0, sizeof *vl);
-#ifdef KQ_HAVE_LAZY_DATA
-	/* LM[3]: the metatable of every V_i, computing lazy data. */
-	lua_createtable(L, 0, 1);
-	lua_pushvalue(L, -2);
-	lua_pushliteral(L, "data");
-	lua_pushcclosure(L, kq_view_lazydata, 2);
-	lua_setfield(L, -2, "__index");
-	lua_rawseti(L, 2, 3);
-#endif
+	if (KQ_SYS_LAZY) {
+		/* LM[3]: the metatable of every V_i, computing lazy data. */
+		lua_createtable(L, 0, 1);
+		lua_pushvalue(L, -2);
+		lua_pushliteral(L, "data");
+		lua_pushcclosure(L, kq_view_lazydata, 2);
+		lua_setfield(L, -2, "__index");
+		lua_rawseti(L, 2, 3);
+	}
 	lua_rawsetp(L, 2, &kq_view_key);
 	lua_setmetatable(L, 1);
 	return 1;
@@ -298,12 +290,12 @@ static void kq_views_make(struct kq_views *v, lua_Integer idx)
 	lua_setfield(L, mt, "__metatable");
 	lua_pushvalue(L, mt);
 	lua_setmetatable(L, t);
-#ifdef KQ_HAVE_LAZY_DATA
-	lua_pushinteger(L, idx);
-	lua_rawsetp(L, vt, &kq_view_slotkey);
-	lua_rawgeti(L, v->meta, 3);
-	lua_setmetatable(L, vt);
-#endif
+	if (KQ_SYS_LAZY) {
+		lua_pushinteger(L, idx);
+		lua_rawsetp(L, vt, &kq_view_slotkey);
+		lua_rawgeti(L, v->meta, 3);
+		lua_setmetatable(L, vt);
+	}
 	lua_pushvalue(L, t);
 	lua_rawseti(L, v->views, idx);
 	lua_pushvalue(L, vt);
@@ -356,10 +348,8 @@ static unsigned kq_views_diff(struct kq_viewslot *s, const struct kevent *ev,
 		   s->data != (int64_t)ev->data) {
 		set |= 1u << KQ_F_DATA;
 	}
-#ifdef KQ_HAVE_LAZY_DATA
-	if (lazy && s->ext0 != ev->ext[0])
-		s->ext0 = ev->ext[0];
-#endif
+	if (lazy && s->ext0 != kq_sys_event_kind(ev))
+		s->ext0 = kq_sys_event_kind(ev);
 	if (set == 0)
 		return 0;
 	s->ident = (uintptr_t)ev->ident;
@@ -421,7 +411,7 @@ void kq_views_put(struct kq_views *v, lua_Integer idx,
 	struct kq_viewslot *s;
 	const void *view;
 	unsigned set;
-	int lazy = kq_entry_is_lazy(ev);
+	int lazy = kq_sys_event_is_lazy(ev);
 
 	if ((size_t)idx > vl->nslots || vl->slots[idx - 1].view == NULL) {
 		kq_views_grow(v, idx);

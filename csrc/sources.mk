@@ -4,8 +4,10 @@
 
 # The binding: the Lua module kq.core on every system.
 BINDING_SRC = csrc/kq_core.c csrc/kq_queue.c csrc/kq_kevent.c \
+	csrc/kq_change.c csrc/kq_udata.c csrc/kq_entry.c \
 	csrc/kq_constants.c csrc/kq_view.c csrc/kq_bits.c
-BINDING_H = csrc/kq_binding.h csrc/kq_sys.h csrc/kq_compat.h
+BINDING_H = csrc/kq_binding.h csrc/kq_sys.h csrc/kq_compat.h \
+	csrc/kq_kevent.h
 
 # The Linux engine (csrc/engine): kqueue(2) and kevent(2) on epoll, in
 # floors (csrc/engine/queue.h): the queue's life, the filter families, and
