@@ -3,6 +3,14 @@
  * ready list first, then one epoll wait whose results go to their families,
  * then the ready list again; each knote at most once per call, as
  * FreeBSD's scan.
+ *
+ * Serials.  "Delivered in this call" is kn->delivered_call ==
+ * q->call_serial, 16 bits so that it fits the knote's first cache line
+ * (queue.h).  The serial wraps every 65,536 rounds; a knote idle for a
+ * multiple of that looks delivered when it is not.  The cost of such a
+ * false match is bounded here: the knote is put aside for one round, and a
+ * round that put something aside and took nothing never blocks.
+ * tests/c/wrap_test.c starts the serial at its wrap.
  */
 #include <errno.h>
 #include <limits.h>
@@ -176,7 +184,12 @@ int kqe_collect(struct kqe_queue *q, struct kevent *out, int nevents,
 		n = drain_ready(q, out, nevents, n);
 		if (n < nevents) {
 			int64_t wait_ns = 0;
-			if (n == 0) {
+			/* Nothing taken, and nothing put aside either: then wait.  A
+			 * knote put aside (q->requeue) with nothing delivered can only
+			 * be a false match of the 16-bit serial, after 65,536
+			 * collections: it goes back on the ready list below, and the
+			 * next round, with the next serial, delivers it. */
+			if (n == 0 && q->requeue == NULL) {
 				if (deadline < 0) {
 					wait_ns = -1;
 				} else {
