@@ -118,7 +118,17 @@ struct kqe_queue *kqe_queue_new(void (*teardown)(struct kqe_queue *q))
 	q->refs = 1;
 	q->teardown = teardown;
 	q->epfd = epoll_create1(EPOLL_CLOEXEC);
-	int err = q->epfd < 0 ? errno : registry_insert(q);
+	int err = q->epfd < 0 ? errno : 0;
+	/* The wake eventfd is made now, not when first needed: a wake-up that
+	 * found no descriptor left would be lost without a word (a trigger from
+	 * another thread, a close, a descriptor polled from outside), so it is
+	 * kqueue() that fails with EMFILE instead. */
+	if (err == 0 && (q->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		err = errno;
+	if (err == 0)
+		err = kqe_epoll_add(q, q->wakefd, EPOLLIN, KQE_TAG(TAG_WAKE, 0));
+	if (err == 0)
+		err = registry_insert(q);
 	if (err) {
 		q->teardown = NULL; /* nothing above was made */
 		queue_free(q);
@@ -258,21 +268,12 @@ int kqe_epoll_add(struct kqe_queue *q, int fd, uint32_t events, uint64_t tag)
 
 /* ---- wake-ups ------------------------------------------------------------- */
 
-/* wake_lock held. */
+/* wake_lock held.  The write fails only at a count of 2^64 - 2, which a
+ * reader resets long before (one read per wake-up consumed). */
 static void wake_write(struct kqe_queue *q)
 {
-	if (q->wakefd < 0) {
-		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (fd < 0)
-			return; /* no descriptor left: waiters see it at their timeout */
-		if (q->epfd < 0 || kqe_epoll_add(q, fd, EPOLLIN, KQE_TAG(TAG_WAKE, 0)) != 0) {
-			close(fd);
-			return;
-		}
-		q->wakefd = fd;
-	}
 	uint64_t one = 1;
-	if (write(q->wakefd, &one, sizeof one) == sizeof one)
+	if (q->wakefd >= 0 && write(q->wakefd, &one, sizeof one) == sizeof one)
 		__atomic_store_n(&q->wake_pending, true, __ATOMIC_RELAXED);
 }
 

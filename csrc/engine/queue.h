@@ -160,7 +160,7 @@ struct kqe_queue {
 
 	/* The wake state, under wake_lock (a leaf, see the top). */
 	pthread_mutex_t wake_lock;
-	int wakefd;               /* eventfd, -1 until needed */
+	int wakefd;               /* eventfd, made with the queue */
 	bool exposed;             /* seen from outside: readable while ready */
 	bool wake_pending;        /* the wake eventfd holds a count */
 
