@@ -229,7 +229,12 @@ int kqe_fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
 		main |= main ? EPOLLET : 0;
 		edge |= edge ? EPOLLET : 0;
 	}
-	int err = edge ? edge_epoll(q) : 0;
+	/* The nested epoll is made as soon as the descriptor's knotes could
+	 * need it, enabled or not, so that an EV_ENABLE never has to make a
+	 * descriptor: a failure is reported by the change that adds the
+	 * knote, when nothing has been applied. */
+	bool may_nest = wr && (kqe_knote_edge(wr) || (rd && kqe_knote_edge(rd)));
+	int err = may_nest ? edge_epoll(q) : 0;
 	if (err == 0)
 		err = epoll_apply(q->epfd, fde, &fde->main_mask, main, rearm);
 	if (err == 0 && (edge || fde->edge_mask))

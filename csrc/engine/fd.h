@@ -53,7 +53,7 @@ struct kqe_fd {
 	/* Parked on inotify (watch.c): a file's READ knote, or a pipe's WRITE
 	 * knote with NOTE_LOWAT. */
 	struct kqe_vwatch *watch;
-	bool nowatch;        /* a pipe: no inotify watch could be had */
+	bool nowatch;        /* a pipe whose watch the kernel dropped: edges only */
 };
 
 /* q->fast[fd]: what delivers an epoll result for the commonest knote, a

@@ -28,6 +28,15 @@ typedef char kqe_knote_head_check[(offsetof(struct knote, udata) + sizeof(void *
 
 /* ---- attach and detach ------------------------------------------------------ */
 
+static int pipe_lowat_park(struct kqe_queue *q, struct knote *kn);
+
+/* A pipe's WRITE knote with a NOTE_LOWAT mark: parked on inotify. */
+static bool pipe_lowat(const struct knote *kn)
+{
+	return kn->filter == EVFILT_WRITE && kn->u.io.fde->kind == FDK_PIPE &&
+	       (kn->sfflags & NOTE_LOWAT);
+}
+
 static int io_attach(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
 {
 	(void)kev;
@@ -73,8 +82,12 @@ static int io_attach(struct kqe_queue *q, struct knote *kn, const struct kevent 
 		fde->wr = kn;
 	if (fde->kind == FDK_FILE)
 		return kqe_file_attach(q, kn);
-	int err = kqe_fd_sync(q, fde, false);
+	int err = pipe_lowat(kn) ? pipe_lowat_park(q, kn) : 0;
+	if (err == 0)
+		err = kqe_fd_sync(q, fde, false);
 	if (err) {
+		if (fde->wr == kn)
+			kqe_watch_leave(q, kn, &fde->watch);
 		if (kn->filter == EVFILT_READ)
 			fde->rd = NULL;
 		else
@@ -251,27 +264,34 @@ static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
 
 static int io_modify(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
 {
-	/* Parameters are replaced, not ORed (semantics §3). */
+	/* Parameters are replaced, not ORed (semantics §3); a modify that
+	 * fails leaves them as they were. */
 	bool was_edge = kqe_knote_edge(kn);
+	uint32_t old_fflags = kn->sfflags;
+	int64_t old_data = kn->sdata;
 	kn->sfflags = kev->fflags;
 	kn->sdata = kev->data;
 	struct kqe_fd *fde = kn->u.io.fde;
-	if (fde->kind == FDK_PIPE && fde->wr == kn && !(kn->sfflags & NOTE_LOWAT))
-		kqe_watch_leave(q, kn, &fde->watch); /* no mark: no more parking */
-	if (fde->kind != FDK_FILE) {
-		int err = 0;
-		if (kqe_knote_edge(kn) != was_edge)
-			err = kqe_fd_sync(q, fde, false);
-		/* FreeBSD evaluates the filter again after every modify of an
-		 * enabled knote (kqueue_register, done_ev_add): a lowered
-		 * NOTE_LOWAT mark already met, or a re-added EV_CLEAR knote
-		 * with data waiting, fires now.  EV_ENABLE does it in
-		 * io_enable; a knote being disabled needs none. */
-		if (err == 0 && (kn->status & KN_ENABLED) &&
-		    !(kev->flags & (EV_ENABLE | EV_DISABLE)))
-			io_reevaluate(q, kn);
+	if (fde->kind == FDK_FILE)
+		return 0;
+	int err = pipe_lowat(kn) ? pipe_lowat_park(q, kn) : 0;
+	if (err == 0 && kqe_knote_edge(kn) != was_edge)
+		err = kqe_fd_sync(q, fde, false);
+	if (err) {
+		kn->sfflags = old_fflags;
+		kn->sdata = old_data;
+		kqe_fd_sync(q, fde, false);
 		return err;
 	}
+	if (fde->kind == FDK_PIPE && fde->wr == kn && !(kn->sfflags & NOTE_LOWAT))
+		kqe_watch_leave(q, kn, &fde->watch); /* no mark: no more parking */
+	/* FreeBSD evaluates the filter again after every modify of an enabled
+	 * knote (kqueue_register, done_ev_add): a lowered NOTE_LOWAT mark
+	 * already met, or a re-added EV_CLEAR knote with data waiting, fires
+	 * now.  EV_ENABLE does it in io_enable; a knote being disabled needs
+	 * none. */
+	if ((kn->status & KN_ENABLED) && !(kev->flags & (EV_ENABLE | EV_DISABLE)))
+		io_reevaluate(q, kn);
 	return 0;
 }
 
@@ -285,8 +305,15 @@ static int io_enable(struct kqe_queue *q, struct knote *kn)
 	/* Back into epoll if a lazy disarm took it out, then evaluate now,
 	 * which is how what happened while disabled gets delivered.  Not a
 	 * forced EPOLL_CTL_MOD: that re-reports the whole registration, and
-	 * an EV_CLEAR knote of the other direction would fire for nothing. */
-	kqe_fd_sync(q, fde, false);
+	 * an EV_CLEAR knote of the other direction would fire for nothing.
+	 * epoll_ctl can still fail for kernel memory: the knote then stays
+	 * disabled and its descriptor registered as before. */
+	int err = kqe_fd_sync(q, fde, false);
+	if (err) {
+		kn->status &= ~KN_ENABLED;
+		kqe_fd_sync(q, fde, false);
+		return err;
+	}
 	io_reevaluate(q, kn);
 	return 0;
 }
@@ -323,23 +350,24 @@ static const struct kqe_watch_ops pipe_watch_ops = {
 	.event = pipe_watch_event,
 };
 
-/* A pipe's WRITE knote with NOTE_LOWAT, parked on the pipe's inode at its
- * first evaluation: since Linux 5.5 a read of a pipe wakes writers (and so
+/* A pipe's WRITE knote with NOTE_LOWAT, parked on the pipe's inode when
+ * the mark is set: since Linux 5.5 a read of a pipe wakes writers (and so
  * gives epoll an edge) only when the pipe was full, so once the free space
  * is below the mark, nothing would ever report that a read brought it back
  * (FreeBSD evaluates the knote at every read).  inotify's IN_ACCESS does,
  * from a read in any process.  Nothing spins meanwhile, and a level knote
  * above the mark costs nothing more: it is looked at each collection
- * anyway.  Without a watch (no inotify left), only epoll's edges come. */
-static void pipe_lowat_park(struct kqe_queue *q, struct knote *kn)
+ * anyway.  No watch to be had (no inotify left) fails the change that sets
+ * the mark.  0 or an errno. */
+static int pipe_lowat_park(struct kqe_queue *q, struct knote *kn)
 {
 	struct kqe_fd *fde = kn->u.io.fde;
-	if (fde->watch || fde->nowatch)
-		return;
+	if (fde->watch)
+		return 0;
 	struct stat sb;
-	if (fstat((int)kn->ident, &sb) < 0 ||
-	    kqe_watch_join(q, (int)kn->ident, &sb, kn, &fde->watch, IN_ACCESS, &pipe_watch_ops) != 0)
-		fde->nowatch = true;
+	if (fstat((int)kn->ident, &sb) < 0)
+		return errno;
+	return kqe_watch_join(q, (int)kn->ident, &sb, kn, &fde->watch, IN_ACCESS, &pipe_watch_ops);
 }
 
 /* ---- events ------------------------------------------------------------------- */
@@ -367,8 +395,9 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 		ev->ext[0] = KQE_LAZY_MAGIC | ((uint64_t)fde->kind << 8);
 		return 1;
 	}
-	if (lowat && fde->kind == FDK_PIPE && kn->filter == EVFILT_WRITE)
-		pipe_lowat_park(q, kn); /* before the look: no read is missed */
+	if (lowat && fde->kind == FDK_PIPE && kn->filter == EVFILT_WRITE && !fde->watch &&
+	    !fde->nowatch && pipe_lowat_park(q, kn) != 0)
+		fde->nowatch = true; /* the kernel dropped the watch, and no other came */
 	int64_t data = 0;
 	if (kqe_fd_data(fde->fd, fde->kind, kn->filter, &data) < 0)
 		data = 0;

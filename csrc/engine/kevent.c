@@ -136,14 +136,22 @@ static bool is_queue(int fd, const struct stat *st)
 }
 
 
-static void knote_enable(struct kqe_queue *q, struct knote *kn)
+/* 0, or an errno when the filter could not get what the knote needs now
+ * (it then stays disabled). */
+static int knote_enable(struct kqe_queue *q, struct knote *kn)
 {
 	const struct kqe_filter_ops *f = kqe_knote_ops(kn);
 	kn->status |= KN_ENABLED;
-	if (f->enable)
-		(void)f->enable(q, kn);
+	if (f->enable) {
+		int err = f->enable(q, kn);
+		if (err) {
+			kn->status &= ~KN_ENABLED;
+			return err;
+		}
+	}
 	if (kn->status & KN_ACTIVE)
 		kqe_ready_push(q, kn);
+	return 0;
 }
 
 static void knote_disable(struct kqe_queue *q, struct knote *kn)
@@ -262,12 +270,17 @@ static int apply_change(struct kqe_queue *q, const struct kevent *kev, bool *cre
 		kn->sfflags = kev->fflags;
 		kn->sdata = kev->data;
 	}
-	if (!(flags & EV_KEEPUDATA))
-		kn->udata = kev->udata;
 	if (flags & EV_DISABLE)
 		knote_disable(q, kn);
-	if (flags & EV_ENABLE)
-		knote_enable(q, kn);
+	if (flags & EV_ENABLE) {
+		/* Fails only for want of kernel memory (doc/limits.md): the knote
+		 * stays disabled and keeps its udata. */
+		int err = knote_enable(q, kn);
+		if (err)
+			return err;
+	}
+	if (!(flags & EV_KEEPUDATA))
+		kn->udata = kev->udata;
 	if (flags & EV_FORCEONESHOT) {
 		/* FreeBSD: make it ONESHOT and queue it now; a ONESHOT knote is
 		 * delivered from its stored state even if idle. */
