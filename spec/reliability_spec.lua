@@ -1,0 +1,122 @@
+-- What a server running for days meets (issue #10): counters at their
+-- wrap, the descriptor limit, fork, reused numbers, queues in queues.
+-- Real queues, sockets, pipes and processes; no time is a pass/fail bound
+-- (a wait that should return an event has a long timeout, and the spec
+-- checks the count it returns).
+local kq = require("kq")
+local kt = require("kqtest")
+local h = require("spec.helper")
+
+local READ, WRITE, USER = kq.EVFILT_READ, kq.EVFILT_WRITE, kq.EVFILT_USER
+local ADD, CLEAR, ENABLE, DISABLE = kq.EV_ADD, kq.EV_CLEAR, kq.EV_ENABLE, kq.EV_DISABLE
+local LONG = 20 -- seconds: only reached when an event is lost
+
+describe("after 65,536 calls", function()
+  -- The engine counts collections in 16 bits; an idle loop polling with
+  -- timeout 0 gets there within a second.
+  local function idle(q, calls)
+    local evs = {}
+    for _ = 1, calls do assert.are.equal(0, q:kevent(nil, evs, 1, 0)) end
+  end
+
+  for _, calls in ipairs({ 65533, 65534, 65535, 65536 }) do
+    it(("a USER trigger after %d empty polls is returned"):format(calls), function()
+      local q = h.newq(h.defer)
+      h.apply(q, h.ch(1, USER, ADD + CLEAR))
+      idle(q, calls)
+      h.apply(q, h.ch(1, USER, 0, kq.NOTE_TRIGGER))
+      local evs = {}
+      assert.are.equal(1, q:kevent(nil, evs, 1, LONG))
+      assert.are.equal(1, evs[1].ident)
+    end)
+  end
+
+  it("an EV_CLEAR READ knote still sees new data", function()
+    local q = h.newq(h.defer)
+    local a, b = h.pair(h.defer)
+    h.apply(q, h.ch(a, READ, ADD + CLEAR))
+    idle(q, 65534)
+    assert.are.equal(1, kt.write(b, "x"))
+    local evs = {}
+    assert.are.equal(1, q:kevent(nil, evs, 1, LONG))
+    assert.are.equal(a, evs[1].ident)
+  end)
+
+  it("a level READ knote is returned on every call across the wrap", function()
+    local q = h.newq(h.defer)
+    local a, b = h.pair(h.defer)
+    assert.are.equal(1, kt.write(b, "x"))
+    h.apply(q, h.ch(a, READ, ADD))
+    local evs = {}
+    for _ = 1, 65536 + 8 do assert.are.equal(1, q:kevent(nil, evs, 1, LONG)) end
+  end)
+end)
+
+describe("at the descriptor limit", function()
+  it("a USER trigger still makes the queue's descriptor readable", function()
+    local q = h.newq(h.defer)
+    local fd = q:fileno()
+    h.apply(q, h.ch(1, USER, ADD + CLEAR))
+    h.use_up_fds(h.defer, 0)
+    h.apply(q, h.ch(1, USER, 0, kq.NOTE_TRIGGER))
+    assert.is_true(kt.poll_in(fd, 0))
+    local evs = {}
+    assert.are.equal(1, q:kevent(nil, evs, 1, 0))
+  end)
+
+  it("EV_ENABLE of a level WRITE knote beside an EV_CLEAR READ one fires", function()
+    local q = h.newq(h.defer)
+    local a = h.pair(h.defer)
+    h.apply(q, h.ch(a, READ, ADD + CLEAR), h.ch(a, WRITE, ADD + DISABLE))
+    h.use_up_fds(h.defer, 0)
+    local evs = {}
+    local n = q:kevent({ h.ch(a, WRITE, ENABLE) }, evs, 4, 0)
+    -- Either the change is refused with an error entry, or it worked:
+    -- never a success that delivers nothing.
+    if n == 1 and kq.band(evs[1].flags, kq.EV_ERROR) ~= 0 then
+      assert.are_not.equal(0, evs[1].data)
+    else
+      if n == 0 then n = q:kevent(nil, evs, 4, LONG) end
+      assert.are.equal(1, n)
+      assert.are.equal(WRITE, evs[1].filter)
+      assert.are.equal(a, evs[1].ident)
+    end
+  end)
+
+  if kq.NOTE_LOWAT and kq.backend == "linux" then
+    it("a pipe's WRITE NOTE_LOWAT knote needing an inotify descriptor is refused (engine)",
+      function()
+        local q = h.newq(h.defer)
+        local r, w = kt.pipe()
+        h.defer(function() kt.close(r); kt.close(w) end)
+        h.use_up_fds(h.defer, 0)
+        local evs = {}
+        local n = q:kevent({ h.ch(w, WRITE, ADD, kq.NOTE_LOWAT, 4096) }, evs, 4, 0)
+        assert.are.equal(1, n)
+        assert.are_not.equal(0, kq.band(evs[1].flags, kq.EV_ERROR))
+        assert.are.equal(kt.errno.EMFILE, evs[1].data)
+      end)
+  end
+end)
+
+if kq.backend == "linux" then
+  describe("a fork child (engine)", function()
+    it("holds none of the queue's descriptors, as on FreeBSD", function()
+      local base = h.fdcount()
+      local a = h.pair(h.defer)
+      local q = h.newq(h.defer)
+      h.apply(q,
+        h.ch(a, READ, ADD + CLEAR), h.ch(a, WRITE, ADD), -- the nested epoll
+        h.ch(1, kq.EVFILT_TIMER, ADD, 0, 60000),          -- the timerfd
+        h.ch(kt.getpid(), kq.EVFILT_PROC, ADD, kq.NOTE_EXIT)) -- a pidfd
+      assert.is_true(h.fdcount() > base + 2)
+      local pid = assert(kt.fork())
+      if pid == 0 then
+        -- The pair is the program's; everything of the queue's is gone.
+        kt._exit(h.fdcount() == base + 2 and 0 or 1)
+      end
+      local _, status = assert(kt.waitpid(pid))
+      assert.are.equal(0, status)
+    end)
+  end)
+end
