@@ -1,7 +1,7 @@
-#!/usr/bin/env lua5.4
+#!/usr/bin/env lua
 -- examples/child_processes.lua: waiting for processes with EVFILT_PROC.
 --
---   lua5.4 examples/child_processes.lua
+--   lua examples/child_processes.lua
 --
 -- EVFILT_PROC with NOTE_EXIT on a pid fires once when that process ends.
 -- The event has flags EV_ONESHOT|EV_CLEAR|EV_EOF, fflags NOTE_EXIT, and
@@ -28,19 +28,19 @@ local PROC = kq.EVFILT_PROC
 -- Start a shell command; returns its pid and the popen handle.
 local function spawn(command)
   local p = assert(io.popen("echo $$; " .. command, "r"))
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   return assert(pid, "no pid from the child"), p
 end
 
 -- The wait(2) status word, decoded.
 local function describe_status(status)
-  if status & 0x7f == 0 then
-    return "exited with code " .. ((status >> 8) & 0xff)
+  if status % 128 == 0 then -- WIFEXITED: no signal in the low 7 bits
+    return "exited with code " .. math.floor(status / 256) % 256
   end
-  return "killed by signal " .. (status & 0x7f)
+  return "killed by signal " .. status % 128
 end
 
-local q <close> = assert(kq.kqueue())
+local q = assert(kq.kqueue())
 
 local children = {
   { name = "fast", command = "sleep 0.1; exit 3" },
@@ -59,7 +59,7 @@ end
 local events = {}
 local n = assert(q:kevent(changes, events, #changes, 0))
 for i = 1, n do
-  assert(events[i].flags & kq.EV_ERROR == 0, kq.describe(events[i]))
+  assert(kq.band(events[i].flags, kq.EV_ERROR) == 0, kq.describe(events[i]))
 end
 
 -- Terminate the third one (SIGTERM, signal 15).
@@ -84,7 +84,12 @@ for _, c in ipairs(children) do
   print(string.format("%s: %s (data=%d flags=%s fflags=%s)", c.name,
     describe_status(c.status), c.status, kq.flagnames(c.flags),
     kq.fflagnames(PROC, c.fflags)))
-  -- The child was not reaped by kq: pclose gets the same status.
+  -- The child was not reaped by kq: pclose reaps it, and (Lua 5.2 and
+  -- later; 5.1 and LuaJIT return only true) gets the same status.
   local _, how, code = c.pipe:close()
-  print(string.format("%s: pclose says %s %d", c.name, how, code))
+  local same = how == nil
+    or describe_status(c.status) == (how == "exit" and "exited with code "
+      or "killed by signal ") .. code
+  print(string.format("%s: reaped by pclose%s", c.name,
+    same and "" or ", which saw another status: " .. how .. " " .. code))
 end

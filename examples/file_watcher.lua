@@ -1,8 +1,8 @@
-#!/usr/bin/env lua5.4
+#!/usr/bin/env lua
 -- examples/file_watcher.lua: watching a file and a directory with
 -- EVFILT_VNODE.
 --
---   lua5.4 examples/file_watcher.lua
+--   lua examples/file_watcher.lua
 --
 -- EVFILT_VNODE watches an open descriptor (ident: a Lua file from
 -- io.open works; a directory opens with io.open(dir, "r") too).  fflags
@@ -31,28 +31,30 @@ package.cpath = dir .. "/../build/?.so;" .. package.cpath
 local kq = require("kq")
 
 local VNODE = kq.EVFILT_VNODE
-local ALL = kq.NOTE_DELETE | kq.NOTE_WRITE | kq.NOTE_EXTEND
-  | kq.NOTE_ATTRIB | kq.NOTE_LINK | kq.NOTE_RENAME
+local ALL = kq.bor(kq.NOTE_DELETE, kq.NOTE_WRITE, kq.NOTE_EXTEND,
+  kq.NOTE_ATTRIB, kq.NOTE_LINK, kq.NOTE_RENAME)
 
 local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local function sh(command) assert(os.execute(command), command) end
+-- os.execute: true on success (Lua 5.2+), 0 (5.1, LuaJIT).
+local function sh(command)
+  local r = os.execute(command)
+  assert(r == true or r == 0, command)
+end
 
 -- A fresh temporary directory.
 local p = assert(io.popen('mktemp -d "${TMPDIR:-/tmp}/kq-watch.XXXXXX"'))
-local tmp = assert(p:read("l"), "mktemp failed")
+local tmp = assert(p:read("*l"), "mktemp failed")
 p:close()
 local path = tmp .. "/notes.txt"
--- Removed at the end of the chunk, even if something below fails.
-local cleanup <close> = setmetatable({}, { __close = function() -- luacheck: ignore 211
-  os.execute("rm -rf " .. quote(tmp))
-end })
+-- Removed at the end, even if something below fails (pcall).
+local function cleanup() os.execute("rm -rf " .. quote(tmp)) end
 
 local q = assert(kq.kqueue())
 local events = {}
 
 -- Watch `file` (an open Lua file) under the name `label`.
 local function watch(file, label)
-  assert(q:kevent({ kq.change(file, VNODE, kq.EV_ADD | kq.EV_CLEAR, ALL, 0,
+  assert(q:kevent({ kq.change(file, VNODE, kq.EV_ADD + kq.EV_CLEAR, ALL, 0,
     label) }))
 end
 
@@ -68,7 +70,7 @@ local function step(title, action)
     if n == 0 then break end
     for i = 1, n do
       local ev = events[i]
-      notes[ev.udata] = (notes[ev.udata] or 0) | ev.fflags
+      notes[ev.udata] = kq.bor(notes[ev.udata] or 0, ev.fflags)
     end
     timeout = 0.02
   end
@@ -88,27 +90,31 @@ local function write_file(name, mode, text)
   f:close()
 end
 
--- Watch the directory: io.open(dir, "r") opens it (only reading fails).
-local dirfile = assert(io.open(tmp, "r"))
-watch(dirfile, "dir")
+local ok, err = pcall(function()
+  -- Watch the directory: io.open(dir, "r") opens it (only reading fails).
+  local dirfile = assert(io.open(tmp, "r"))
+  watch(dirfile, "dir")
 
-step("create notes.txt", function() write_file(path, "w", "") end)
+  step("create notes.txt", function() write_file(path, "w", "") end)
 
-local file = assert(io.open(path, "r"))
-watch(file, "file")
+  local file = assert(io.open(path, "r"))
+  watch(file, "file")
 
-step("append a line", function() write_file(path, "a", "hello\n") end)
-step("chmod 600", function() sh("chmod 600 " .. quote(path)) end)
-step("mkdir sub", function() sh("mkdir " .. quote(tmp .. "/sub")) end)
-step("rename notes.txt", function()
-  assert(os.rename(path, tmp .. "/renamed.txt"))
+  step("append a line", function() write_file(path, "a", "hello\n") end)
+  step("chmod 600", function() sh("chmod 600 " .. quote(path)) end)
+  step("mkdir sub", function() sh("mkdir " .. quote(tmp .. "/sub")) end)
+  step("rename notes.txt", function()
+    assert(os.rename(path, tmp .. "/renamed.txt"))
+  end)
+  step("remove renamed.txt", function()
+    assert(os.remove(tmp .. "/renamed.txt"))
+  end)
+  step("rmdir sub", function() sh("rmdir " .. quote(tmp .. "/sub")) end)
+
+  -- Closing the queue drops its knotes; then close the watched files.
+  q:close()
+  file:close()
+  dirfile:close()
 end)
-step("remove renamed.txt", function()
-  assert(os.remove(tmp .. "/renamed.txt"))
-end)
-step("rmdir sub", function() sh("rmdir " .. quote(tmp .. "/sub")) end)
-
--- Closing the queue drops its knotes; then close the watched files.
-q:close()
-file:close()
-dirfile:close()
+cleanup()
+if not ok then error(err, 0) end

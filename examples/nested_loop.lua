@@ -1,7 +1,7 @@
-#!/usr/bin/env lua5.4
+#!/usr/bin/env lua
 -- examples/nested_loop.lua: a kq queue inside another event loop.
 --
---   lua5.4 examples/nested_loop.lua [--luv | --cqueues]
+--   lua examples/nested_loop.lua [--luv | --cqueues]
 --
 -- A queue is a descriptor (q:fileno()) that polls readable while it has
 -- events waiting, so any loop that can watch a descriptor can drive it:
@@ -27,7 +27,7 @@ local q = assert(kq.kqueue())
 local TICK, POKE = 1, 2
 assert(q:kevent({
   kq.change(TICK, kq.EVFILT_TIMER, kq.EV_ADD, 0, 30, "tick"), -- every 30 ms
-  kq.change(POKE, kq.EVFILT_USER, kq.EV_ADD | kq.EV_CLEAR, 0, 0, "poke"),
+  kq.change(POKE, kq.EVFILT_USER, kq.EV_ADD + kq.EV_CLEAR, 0, 0, "poke"),
 }))
 
 -- What the program does with kq events; the loops below only call

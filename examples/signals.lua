@@ -1,7 +1,7 @@
-#!/usr/bin/env lua5.4
+#!/usr/bin/env lua
 -- examples/signals.lua: counting signals with EVFILT_SIGNAL.
 --
---   lua5.4 examples/signals.lua
+--   lua examples/signals.lua
 --
 -- EVFILT_SIGNAL (ident = a signal number) counts the signals sent to the
 -- process after it was added; each event's `data` is the count since the
@@ -28,7 +28,7 @@ local kq = require("kq")
 -- The first line a shell command prints.
 local function sh(command)
   local p = assert(io.popen(command, "r"))
-  local line = p:read("l")
+  local line = p:read("*l")
   p:close()
   return line
 end
@@ -53,7 +53,7 @@ end
 -- us.  (On Linux, field 1 of /proc/self/stat gives it too.)
 local pid = assert(tonumber(sh("echo $PPID")))
 
-local q <close> = assert(kq.kqueue())
+local q = assert(kq.kqueue())
 local SIGNAL, EV_ADD, EV_DELETE = kq.EVFILT_SIGNAL, kq.EV_ADD, kq.EV_DELETE
 assert(q:kevent({
   kq.change(SIGUSR1, SIGNAL, EV_ADD, 0, 0, "SIGUSR1"),

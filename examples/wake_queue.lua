@@ -1,8 +1,8 @@
-#!/usr/bin/env lua5.4
+#!/usr/bin/env lua
 -- examples/wake_queue.lua: waking a queue with EVFILT_USER, and nesting
 -- one queue in another.
 --
---   lua5.4 examples/wake_queue.lua
+--   lua examples/wake_queue.lua
 --
 -- EVFILT_USER has no kernel object behind it: a change carrying
 -- NOTE_TRIGGER fires it.  That is how one part of a program wakes a
@@ -29,20 +29,20 @@ local EV_ADD, EV_CLEAR, EV_ONESHOT = kq.EV_ADD, kq.EV_CLEAR, kq.EV_ONESHOT
 local NOTE_TRIGGER, NOTE_FFOR, NOTE_FFLAGSMASK =
   kq.NOTE_TRIGGER, kq.NOTE_FFOR, kq.NOTE_FFLAGSMASK
 
-local worker <close> = assert(kq.kqueue())
-local main <close> = assert(kq.kqueue())
+local worker = assert(kq.kqueue())
+local main = assert(kq.kqueue())
 
 -- The wake-up event.  EV_CLEAR: it fires once per trigger (triggers that
 -- come before it is collected merge into one event).  Creating it never
 -- fires it; only a later NOTE_TRIGGER does.
 local WAKE = 1
-assert(worker:kevent({ kq.change(WAKE, USER, EV_ADD | EV_CLEAR, 0, 0,
+assert(worker:kevent({ kq.change(WAKE, USER, EV_ADD + EV_CLEAR, 0, 0,
   "wake") }))
 
 -- The main queue watches the worker queue, and a 50 ms timer.
 assert(main:kevent({
   kq.change(worker, READ, EV_ADD, 0, 0, "worker queue"),
-  kq.change(1, TIMER, EV_ADD | EV_ONESHOT, 0, 50, "timer"),
+  kq.change(1, TIMER, EV_ADD + EV_ONESHOT, 0, 50, "timer"),
 }))
 
 -- fflags of a USER event carry 24 bits of your own: NOTE_FFOR ORs them
@@ -54,7 +54,7 @@ local JOB_A, JOB_B = 0x1, 0x2
 -- again.
 local function trigger(bits, data)
   assert(worker:kevent({ kq.change(WAKE, USER, 0,
-    NOTE_TRIGGER | NOTE_FFOR | bits, data, "wake") }))
+    kq.bor(NOTE_TRIGGER, NOTE_FFOR, bits), data, "wake") }))
 end
 
 local events, inner = {}, {}
@@ -77,7 +77,7 @@ while rounds < 2 do
       local m = assert(worker:kevent(nil, inner, 8, 0))
       for j = 1, m do
         local w = inner[j]
-        local bits = w.fflags & NOTE_FFLAGSMASK
+        local bits = kq.band(w.fflags, NOTE_FFLAGSMASK)
         print(string.format("worker: %s fflags=0x%x data=%d", w.udata, bits,
           w.data))
         rounds = rounds + 1
