@@ -1,8 +1,8 @@
-#!/usr/bin/env lua5.4
+#!/usr/bin/env lua
 -- examples/echo_server.lua: a TCP echo server on one kq queue.
 --
---   lua5.4 examples/echo_server.lua [HOST:PORT]     serve until killed
---   lua5.4 examples/echo_server.lua --selftest [N]  N clients, then exit
+--   lua examples/echo_server.lua [HOST:PORT]     serve until killed
+--   lua examples/echo_server.lua --selftest [N]  N clients, then exit
 --
 -- Prints "LISTENING HOST:PORT" once it listens (port 0: any free port;
 -- the default is 127.0.0.1:0).  Try it with `nc 127.0.0.1 PORT`.

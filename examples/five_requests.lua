@@ -1,8 +1,8 @@
-#!/usr/bin/env lua5.4
+#!/usr/bin/env lua
 -- examples/five_requests.lua: the classic "five delayed HTTP requests"
 -- kqueue example, replayed with kq.
 --
---   lua5.4 examples/five_requests.lua [--server HOST:PORT] [--scale F]
+--   lua examples/five_requests.lua [--server HOST:PORT] [--scale F]
 --                                     [--timeout SECONDS] [--verbose]
 --
 -- Five requests go out in order 1..5; request i asks the server to wait
@@ -17,18 +17,28 @@
 --   RECEIVED: 1
 --   FINISHED
 --
+-- Each answer is read and checked: it must be a complete HTTP answer
+-- "302 Found" with `Location: <url>` (what a /delay/<ms>/url/<url> server
+-- answers), and it must not come before the delay that request asked for.
+-- A READ event with only part of an answer re-arms the oneshot knote.
+--
 -- Without --server it starts examples/slow_server.lua on 127.0.0.1 (any
 -- free port) and stops it at the end.  --server targets any server with the
 -- /delay/<ms>/url/<url> scheme.  --scale multiplies every delay (0.1 runs
--- the whole thing in 0.4 s).  --timeout bounds the connect, and how long
--- to wait for the answers beyond the longest delay (default 5 seconds).
--- --verbose also prints kq.describe(event) for each event (and, on
--- stderr, the pid and address of the server it started).
+-- the whole thing in 0.4 s); it must be at least 0.001, since the scheme
+-- counts whole milliseconds and below that two delays would be equal and
+-- their order left to chance.  The order also needs the delays to be
+-- longer than the server's scheduling hiccups: at 0.001 (1 ms apart) a
+-- busy machine may swap two answers, which is then reported as a failure.
+-- --timeout bounds the connect, and how long to wait for the answers
+-- beyond the longest delay (default 5 seconds).  --verbose also prints
+-- kq.describe(event) for each event (and, on stderr, the pid and address
+-- of the server it started).
 --
--- A server that closes a connection without answering still wakes the
--- queue: the event has EV_EOF, and it counts as received.  Anything that
--- goes wrong (bad arguments, connection refused or timed out, no answer in
--- time) is one line on stderr and exit status 1 (2 for bad arguments).
+-- Anything that goes wrong (bad arguments, connection refused or timed
+-- out, a wrong, early, out-of-order or missing answer, a connection closed
+-- before its answer) is one line on stderr and exit status 1 (2 for bad
+-- arguments).
 
 -- Find kq in this checkout (../lua, ../build) as well as where
 -- `make install` puts it.
@@ -75,7 +85,7 @@ local function parse_args(args)
     elseif a == "--scale" or a == "--timeout" then
       local v = value(a)
       local f = tonumber(v)
-      local min = a == "--scale" and 0 or 0.001
+      local min = 0.001
       if not f or f ~= f or f < min or f == math.huge then
         die("bad " .. a .. " '" .. v .. "': expected a number >= " .. min, 2)
       end
@@ -120,13 +130,13 @@ local function start_server(q)
   while #lines < 2 do
     local events = {}
     local n, msg = q:kevent({ kq.change(pipe, kq.EVFILT_READ,
-      kq.EV_ADD | kq.EV_ONESHOT) }, events, 1, 10)
+      kq.EV_ADD + kq.EV_ONESHOT) }, events, 1, 10)
     if not n then die(msg) end
     if n == 0 then
       server.pid = tonumber(lines[1])
       return server, "the server did not start within 10 s"
     end
-    local line = pipe:read("l")
+    local line = pipe:read("*l")
     if not line then
       return server, "the server exited before listening"
     end
@@ -147,6 +157,46 @@ local function stop_server(server)
   server.pipe:close() -- waits for it: no zombie left behind
 end
 
+-- An answer is at most this long; a longer one is an error.
+local MAX_ANSWER = 16384
+
+-- Read what has arrived for request i and check it once it is complete.
+-- Returns true when the whole answer is in and is the one expected: a
+-- "302" redirect to `url`, not earlier than the delay the request asked
+-- for; false while more is to come.  Anything else dies with one line.
+local function read_answer(r, i, url)
+  local what = string.format("request %d (%d ms)", i, r.delay)
+  -- Asked for more than there is, LuaSocket returns what the kernel had
+  -- ("timeout", with the partial data) and keeps nothing in its own
+  -- buffer, where the queue could not see it.
+  local data, err, partial = r.sock:receive(MAX_ANSWER + 1 - #r.answer)
+  r.answer = r.answer .. (data or partial)
+  if #r.answer > MAX_ANSWER then die(what .. ": answer longer than 16 KiB") end
+  local head = r.answer:match("^(.-\r\n)\r\n")
+  local length = head and tonumber(head:lower():match(
+    "\r\ncontent%-length:%s*(%d+)%s*\r\n") or "0")
+  if not head or #r.answer < #head + 2 + length then
+    if err == "closed" then
+      die(what .. ": connection closed before a complete answer ("
+        .. #r.answer .. " bytes)")
+    end
+    return false
+  end
+  local status = head:match("^HTTP/1%.%d (%d%d%d[^\r]*)\r\n")
+  local location = head:match("\r\n[Ll]ocation:%s*([^\r]-)%s*\r\n")
+  if not status or status:sub(1, 3) ~= "302" or location ~= url then
+    die(string.format("%s: expected 302 to %s, got %s%s", what, url,
+      status and ("'" .. status .. "'") or "no HTTP status line",
+      location and (" to " .. location) or ""))
+  end
+  local elapsed = (socket.gettime() - r.sent) * 1000
+  -- 1 ms of slack for the granularity of the clock.
+  if elapsed + 1 < r.delay then
+    die(string.format("%s: answered after %.0f ms", what, elapsed))
+  end
+  return true
+end
+
 local function main(o, q, sockets)
   local host, port = o.host, o.port
   local server
@@ -162,13 +212,10 @@ local function main(o, q, sockets)
     end
   end
 
-  local maxdelay = 0
+  local url = "http://www.google.com"
+  local reqs, maxdelay = {}, 0
   for i = 1, 5 do
-    local delay = math.floor((5 - i) * 1000 * o.scale + 0.5)
-    maxdelay = math.max(maxdelay, delay)
-
-    -- Connect with a timeout (LuaSocket), send the request, and only then
-    -- go non-blocking: the rest is up to the queue.
+    -- Connect with a timeout (LuaSocket); the requests go out below.
     local sock = assert(socket.tcp())
     sockets[i] = sock
     sock:settimeout(o.timeout)
@@ -176,24 +223,34 @@ local function main(o, q, sockets)
     if not ok then
       die(string.format("cannot connect to %s:%d: %s", host, port, err))
     end
-    local request = "GET /delay/" .. delay .. "/url/http://www.google.com"
+    local delay = math.floor((5 - i) * 1000 * o.scale + 0.5)
+    maxdelay = math.max(maxdelay, delay)
+    reqs[i] = { sock = sock, delay = delay, answer = "" }
+  end
+
+  -- All five requests back to back, in order 1..5, each as soon as its
+  -- socket is connected, so that their delays decide the order.
+  for i = 1, 5 do
+    local r = reqs[i]
+    local request = "GET /delay/" .. r.delay .. "/url/" .. url
       .. " HTTP/1.1\r\nHost: " .. host .. "\r\nConnection: close\r\n\r\n"
-    ok, err = sock:send(request)
+    r.sent = socket.gettime()
+    local ok, err = r.sock:send(request)
     if not ok then
       die(string.format("cannot send to %s:%d: %s", host, port, err))
     end
-    sock:settimeout(0)
+    r.sock:settimeout(0) -- the rest is up to the queue
 
     -- One kevent call per request, as in the original: EVFILT_READ,
     -- EV_ADD | EV_ENABLE | EV_ONESHOT, and the request number as udata.
     local n, msg = kq.kevent(q, {
-      { ident = sock, filter = kq.EVFILT_READ,
-        flags = kq.EV_ADD | kq.EV_ENABLE | kq.EV_ONESHOT, udata = i },
+      { ident = r.sock, filter = kq.EVFILT_READ,
+        flags = kq.EV_ADD + kq.EV_ENABLE + kq.EV_ONESHOT, udata = i },
     }, nil, 0, nil)
     if not n then die(msg) end
   end
 
-  -- Wait until five events have arrived.  The original waits forever; an
+  -- Wait until five answers are in.  The original waits forever; an
   -- overall deadline (the longest delay plus --timeout) keeps a silent
   -- server from hanging us.
   local wait = maxdelay / 1000 + o.timeout
@@ -209,10 +266,30 @@ local function main(o, q, sockets)
     end
     for j = 1, n do
       local ev = events[j]
-      if ev.flags & kq.EV_ERROR ~= 0 then die("kevent: " .. kq.describe(ev)) end
-      received = received + 1
-      print("RECEIVED: " .. tostring(ev.udata))
+      if kq.band(ev.flags, kq.EV_ERROR) ~= 0 then
+        die("kevent: " .. kq.describe(ev))
+      end
+      local i = ev.udata
+      local complete = read_answer(reqs[i], i, url)
+      if complete then
+        -- Answers come back in reverse: every later request is done.
+        for k = i + 1, 5 do
+          if not reqs[k].done then
+            die(string.format("request %d (%d ms) was answered before"
+              .. " request %d (%d ms)", i, reqs[i].delay, k, reqs[k].delay))
+          end
+        end
+        reqs[i].done = true
+        received = received + 1
+        print("RECEIVED: " .. i)
+      end
       if o.verbose then print("  " .. kq.describe(ev)) end
+      if not complete then
+        -- Part of the answer: wait for the rest (the knote was oneshot).
+        n, msg = kq.kevent(q, { kq.change(reqs[i].sock, kq.EVFILT_READ,
+          kq.EV_ADD + kq.EV_ONESHOT, 0, 0, i) })
+        if not n then die(msg) end
+      end
     end
   end
   kq.close(q)

@@ -1,7 +1,7 @@
-#!/usr/bin/env lua5.4
+#!/usr/bin/env lua
 -- examples/slow_server.lua: a small "delay" HTTP server built on kq.
 --
---   lua5.4 examples/slow_server.lua [--parent] [HOST:PORT]
+--   lua examples/slow_server.lua [--parent] [HOST:PORT]
 --
 -- It answers `GET /delay/<ms>/url/<url>` after <ms> milliseconds with a
 -- 302 redirect to <url> (the URL scheme of the delay services the
@@ -18,7 +18,8 @@
 -- One queue drives everything:
 --   EVFILT_READ on the listening socket   a client is waiting to be accepted
 --   EVFILT_READ on each client            request bytes, or EV_EOF
---   EVFILT_TIMER per request, ONESHOT     the delay is over: answer
+--   EVFILT_TIMER per request, ONESHOT     the delay is over: answer it,
+--                                          and every request due before it
 --   EVFILT_WRITE on a client              room to send the rest of an answer
 --   EVFILT_WRITE|EV_CLEAR on stdout        (--parent) EV_EOF once the reader
 --                                          of the pipe is gone
@@ -82,21 +83,25 @@ change(server, READ, EV_ADD)
 if parent then
   -- Only the pipe's reader going away matters, so EV_CLEAR: one event
   -- for the first "writable", then one more with EV_EOF when it closes.
-  change(1, WRITE, EV_ADD | EV_CLEAR, 0, "stdout")
+  change(1, WRITE, EV_ADD + EV_CLEAR, 0, "stdout")
 end
 
 io.stdout:write(string.format("LISTENING %s:%d\n", bound_host, bound_port))
 io.stdout:flush()
 
--- Clients by descriptor: { sock=, inbuf=, outbuf=, due=, timer= }.
+-- Clients by descriptor: { sock=, inbuf=, outbuf=, deadline=, timer= }.
 local clients = {}
--- Requests whose delay is over, answered in deadline order below.
-local due = {}
+-- Requests waiting for their deadline.  A deadline is counted from the
+-- start of the loop turn that read the request, so requests read in one
+-- turn keep the order of their delays exactly.
+local waiting = {}
+local now = socket.gettime()
 
 local function close_client(fd)
   local c = clients[fd]
   if not c then return end
   clients[fd] = nil
+  waiting[c] = nil
   -- Delete what is registered before closing: a descriptor number is
   -- reused at once, and its next owner should start with no knotes.
   q:kevent({
@@ -136,6 +141,22 @@ local function answer(fd, status, extra)
   flush(fd)
 end
 
+-- Answer every waiting request whose deadline is not after `limit`, in
+-- deadline order: timers that fire in one batch, or whose registrations
+-- were a little apart, never swap two answers.
+local function answer_due(limit)
+  local due = {}
+  for c in pairs(waiting) do
+    if c.deadline <= limit then due[#due + 1] = c end
+  end
+  table.sort(due, function(a, b) return a.deadline < b.deadline end)
+  for _, c in ipairs(due) do
+    waiting[c] = nil
+    local fd = c.sock:getfd()
+    if clients[fd] == c then answer(fd, "302 Found", c.location) end
+  end
+end
+
 -- A full request head is in c.inbuf: start its timer, or answer now.
 local function handle(fd)
   local c = clients[fd]
@@ -146,14 +167,13 @@ local function handle(fd)
   end
   c.location = "Location: " .. url .. "\r\n"
   ms = tonumber(ms)
-  c.deadline = socket.gettime() + ms / 1000
-  if ms == 0 then
-    return answer(fd, "302 Found", c.location)
-  end
+  c.deadline = now + ms / 1000
+  waiting[c] = true
+  if ms == 0 then return answer_due(now) end
   -- One oneshot timer per request; the client's descriptor is a handy
   -- unique ident (timers have their own ident space).
   c.timer = true
-  change(fd, TIMER, EV_ADD | EV_ONESHOT, ms, "timer")
+  change(fd, TIMER, EV_ADD + EV_ONESHOT, ms, "timer")
 end
 
 local function accept_all()
@@ -170,20 +190,24 @@ end
 local function on_read(fd, ev)
   local c = clients[fd]
   if not c then return end
-  -- Ask for far more than is there: LuaSocket then hands back everything
-  -- the kernel had ("timeout" with the partial data), keeping nothing in
-  -- its own buffer where kq could not see it.
-  local _, e, data = c.sock:receive(1 << 30)
+  -- A request head is at most 16 KiB: read at most that much.  Asked for
+  -- more than is there, LuaSocket returns what the kernel had ("timeout"
+  -- with the partial data) and keeps nothing in its own buffer, where kq
+  -- could not see it; a longer request is refused anyway.
+  local got, e, data = c.sock:receive(16385 - #c.inbuf)
+  data = got or data
   if c.deadline then
     -- The request is in; more input is ignored.  EOF before the answer
     -- means the client gave up.
-    if ev.flags & EV_EOF ~= 0 or e == "closed" then close_client(fd) end
+    if kq.band(ev.flags, EV_EOF) ~= 0 or e == "closed" then
+      close_client(fd)
+    end
     return
   end
   c.inbuf = c.inbuf .. (data or "")
   if c.inbuf:find("\r\n\r\n", 1, true) then
     handle(fd)
-  elseif e == "closed" or #c.inbuf > 16384 then
+  elseif e == "closed" or #c.inbuf > 16384 or got then
     close_client(fd)
   end
 end
@@ -192,13 +216,14 @@ local events = {}
 while true do
   local n, msg = q:kevent(nil, events, 64, nil)
   if not n then fail(msg) end
+  now = socket.gettime()
   for i = 1, n do
     local ev = events[i]
     local fd = ev.ident
-    if ev.flags & kq.EV_ERROR ~= 0 then
+    if kq.band(ev.flags, kq.EV_ERROR) ~= 0 then
       fail("kevent error on " .. kq.describe(ev))
     elseif ev.udata == "stdout" then
-      if ev.flags & EV_EOF ~= 0 then
+      if kq.band(ev.flags, EV_EOF) ~= 0 then
         os.exit(0) -- whoever started us has gone
       end
     elseif ev.filter == READ and fd == server:getfd() then
@@ -209,20 +234,10 @@ while true do
       local c = clients[fd]
       if c then
         c.timer = nil -- a ONESHOT knote is gone once delivered
-        due[#due + 1] = c
+        if waiting[c] then answer_due(math.max(now, c.deadline)) end
       end
     elseif ev.filter == WRITE and clients[fd] then
       flush(fd)
     end
-  end
-  -- Timers that expired in the same batch are answered in deadline order,
-  -- so a slow turn of this loop never swaps two answers.
-  if #due > 0 then
-    table.sort(due, function(a, b) return a.deadline < b.deadline end)
-    for _, c in ipairs(due) do
-      local fd = c.sock:getfd()
-      if clients[fd] == c then answer(fd, "302 Found", c.location) end
-    end
-    due = {}
   end
 end
