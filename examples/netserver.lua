@@ -59,13 +59,21 @@ M.defaults = {
 
 local function has(flags, bit) return kq.band(flags, bit) ~= 0 end
 
--- On FreeBSD, macOS and the other BSDs a watched signal still runs its
--- default action (SIGTERM would end the process before the queue sees
--- it): ignore it there, with luaposix.  kq's Linux engine holds the
--- default action back while the signal is watched.
+-- Signals and the standalone interpreter.  On FreeBSD, macOS and the
+-- other BSDs a watched signal still runs its default action (SIGTERM
+-- would end the process before the queue sees it): it must be ignored,
+-- with luaposix.  kq's Linux engine holds the default action back while
+-- the signal is watched, but runs a handler the program installed, and
+-- `lua` installs one for SIGINT that raises "interrupted!" in whatever
+-- Lua code runs next: with luaposix that handler is removed here, and
+-- without it the loop catches the error (M.interrupted) and stops as on
+-- SIGINT.
 function M.ignore_signals(name, signals)
-  if kq.backend == "linux" then return true end
   local ok, psignal = pcall(require, "posix.signal")
+  if kq.backend == "linux" then
+    if ok then psignal.signal(M.SIGINT, psignal.SIG_DFL) end
+    return true
+  end
   if not ok then
     io.stderr:write(name, ": no luaposix: SIGINT and SIGTERM will end",
       " the process without a clean shutdown\n")
@@ -73,6 +81,11 @@ function M.ignore_signals(name, signals)
   end
   for _, sig in ipairs(signals) do psignal.signal(sig, psignal.SIG_IGN) end
   return true
+end
+
+-- Is `err` the error lua.c's SIGINT handler raises?
+function M.interrupted(err)
+  return type(err) == "string" and err:find("interrupted!$") ~= nil
 end
 
 -- A listening TCP socket.  opts: backlog, reuseport (SO_REUSEPORT: each
@@ -240,6 +253,8 @@ function Server:set_read(c, on)
   if c.reading ~= on then
     c.reading = on
     self:change(c.fd, READ, on and EV_ENABLE or EV_DISABLE)
+    -- Input LuaSocket kept while reading was paused: READ will not say.
+    if on and c.sock:dirty() then self.again[c] = true end
   end
 end
 
@@ -247,6 +262,34 @@ function Server:set_write(c, on)
   if c.writing ~= on then
     c.writing = on
     self:change(c.fd, WRITE, on and EV_ENABLE or EV_DISABLE)
+  end
+end
+
+-- Close once the output has gone.  A peer that may still be sending
+-- (no EOF seen) gets a lingering close: our FIN now, its input read and
+-- dropped until its EOF or LINGER seconds; closing with unread input
+-- would send a reset, and the peer could lose the answer we just sent.
+local LINGER = 2
+function Server:done(c)
+  if c.lingering then return end
+  if c.eof or self.stopping then return self:close(c) end
+  c.lingering = self.now
+  c.sock:shutdown("send")
+  self:set_write(c, false)
+  if c.reading then
+    if c.sock:dirty() then self.again[c] = true end
+  else
+    c.reading = true
+    self:change(c.fd, READ, EV_ENABLE)
+  end
+end
+
+function Server:linger(c)
+  local _, err = c.sock:receive(self.slice)
+  if err == nil then
+    if c.sock:dirty() then self.again[c] = true end
+  elseif err ~= "timeout" then
+    self:close(c) -- "closed": the peer's EOF, or a reset
   end
 end
 
@@ -289,7 +332,7 @@ function Server:flush(c)
   end
   if c.pending == 0 then
     c.head, c.tail = 1, 0 -- every entry was cleared: start again at 1
-    if c.closing then return self:close(c) end
+    if c.closing then return self:done(c) end
   end
   self:set_write(c, c.pending > 0)
   if c.closing or c.eof then
@@ -302,7 +345,10 @@ function Server:flush(c)
 end
 
 function Server:on_readable(c)
-  if c.closed or c.closing then return end
+  -- Not while paused: an event collected before the pause, or input
+  -- left in LuaSocket's buffer (self.again), waits for set_read(c, true).
+  if c.lingering then return self:linger(c) end
+  if c.closed or c.closing or not c.reading then return end
   local data, err, partial = c.sock:receive(self.slice)
   data = data or partial
   if #data > 0 then
@@ -358,7 +404,9 @@ end
 function Server:sweep()
   local limit = self.now - self.idle
   for _, c in pairs(self.conns) do
-    if c.last < limit then
+    if c.lingering then
+      if c.lingering < self.now - LINGER then self:close(c) end
+    elseif c.last < limit then
       self.stats.idle = self.stats.idle + 1
       self:close(c)
     end
@@ -425,45 +473,57 @@ end
 
 -- The loop.  `on_ready`, if given, is called once the listeners are
 -- registered.  Returns the reason it stopped and the stats.
+function Server:turn()
+  -- Do not wait while something is to be done now.
+  local timeout = nil
+  if next(self.again) or #self.to_close > 0 then timeout = 0 end
+  local changes = self.changes
+  self.changes = {}
+  local n, err = self.q:kevent(changes, self.events, 256, timeout)
+  if not n then
+    -- Only a change that found no room for its error entry, or a queue
+    -- gone bad, gets here.
+    error(self.name .. ": " .. err, 0)
+  end
+  -- The knotes of these sockets were deleted by that call.
+  local t = self.to_close
+  if #t > 0 then
+    self.to_close = {}
+    for i = 1, #t do t[i]:close() end
+  end
+  if self.on_ready then
+    local ready = self.on_ready
+    self.on_ready = nil
+    ready()
+  end
+  self.now = socket.gettime()
+  local events = self.events
+  for i = 1, n do self:dispatch(events[i]) end
+  -- Input LuaSocket buffered: one more slice each, fairly.
+  local again = self.again
+  if next(again) then
+    self.again = {}
+    for c in pairs(again) do self:on_readable(c) end
+  end
+end
+
+-- The loop.  `on_ready`, if given, is called once the listeners are
+-- registered.  Returns the reason it stopped and the stats.
 function Server:run(on_ready)
-  local q, events, nev = self.q, self.events, 256
-  local first = true
+  self.on_ready = on_ready
+  local turn = function() return self:turn() end
   while not (self.stopping and self.nconns == 0) do
-    -- Do not wait while something is to be done now.
-    local timeout = nil
-    if next(self.again) or #self.to_close > 0 then timeout = 0 end
-    local changes = self.changes
-    self.changes = {}
-    local n, err = q:kevent(changes, events, nev, timeout)
-    if not n then
-      -- Only a change that found no room for its error entry, or a
-      -- queue gone bad, gets here.
-      error(self.name .. ": " .. err, 0)
-    end
-    -- The knotes of these sockets were deleted by that call.
-    local t = self.to_close
-    if #t > 0 then
-      self.to_close = {}
-      for i = 1, #t do t[i]:close() end
-    end
-    if first then
-      first = false
-      if on_ready then on_ready() end
-    end
-    self.now = socket.gettime()
-    for i = 1, n do self:dispatch(events[i]) end
-    -- Input LuaSocket buffered: one more slice each, fairly.
-    local again = self.again
-    if next(again) then
-      self.again = {}
-      for c in pairs(again) do self:on_readable(c) end
+    local ok, err = pcall(turn)
+    if not ok then
+      if not M.interrupted(err) then error(err, 0) end
+      self:stop("SIGINT")
     end
   end
   -- Submit the last deletions, then close what is left.
-  local n, err = q:kevent(self.changes)
+  local n, err = self.q:kevent(self.changes)
   if not n then self:report("%s", err) end
   for _, s in ipairs(self.to_close) do s:close() end
-  q:close()
+  self.q:close()
   return self.stopping, self.stats
 end
 
