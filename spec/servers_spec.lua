@@ -30,8 +30,11 @@ end
 local LUA = interpreter()
 local HEAVY = rawget(_G, "jit") ~= nil or _VERSION == "Lua 5.4"
 
--- /proc gives peak RSS and descriptor counts (Linux).
+-- /proc gives peak RSS and descriptor counts (Linux).  Under
+-- AddressSanitizer (make check-asan preloads it into every process) the
+-- RSS holds its shadow memory and quarantine: no bound is checked then.
 local PROC = io.open("/proc/self/status") ~= nil
+local RSS = PROC and not (os.getenv("LD_PRELOAD") or ""):find("asan")
 
 local ULIMIT = "ulimit -n 8192 2>/dev/null || ulimit -n 4096 2>/dev/null; "
 
@@ -160,7 +163,7 @@ local function load(script, sargs, mode, cargs, conns, rss_kb)
   if PROC then
     for _, pid in ipairs(procs) do
       local rss = peak_rss_kb(pid)
-      assert.is_true(rss <= rss_kb, string.format(
+      assert.is_true(not RSS or rss <= rss_kb, string.format(
         "peak RSS %d kB > %d kB (pid %s)", rss, rss_kb, pid))
       -- The client has closed everything; the server closes its side.
       assert.is_true(eventually(function() return fdcount(pid) == fds[pid] end, 10),
@@ -403,15 +406,16 @@ describe("examples/http_server.lua", function()
         now = children(s.pid)
         return #now == 2 and now[1] ~= pids[1] and now[2] ~= pids[1]
       end, 10))
-      -- Both serve: 40 connections reach both of them.
+      -- Both serve, once the new one listens: the kernel spreads
+      -- connections over the workers' sockets.
       local seen = {}
-      for _ = 1, 40 do
+      assert.is_true(eventually(function()
         local c = connect(s.port)
         request(c, "GET / HTTP/1.1\r\n\r\n")
         seen[answer(c):match("X%-Worker: (%d)")] = true
         c:close()
-      end
-      assert.are.same({ ["1"] = true, ["2"] = true }, seen)
+        return seen["1"] and seen["2"]
+      end, 10))
       local code, serr = stop(s)
       assert.are.equal(0, code, serr)
       assert.matches("http_server: worker %d %(pid " .. pids[1]
