@@ -120,3 +120,70 @@ if kq.backend == "linux" then
     end)
   end)
 end
+
+describe("a queue watched by another", function()
+  local function nested(defer, flags)
+    local outer, inner = h.newq(defer), h.newq(defer)
+    h.apply(outer, h.ch(inner:fileno(), READ, ADD + (flags or 0)))
+    return outer, inner
+  end
+
+  it("with EV_CLEAR fires once for one event, its data read or not", function()
+    for _, read_data in ipairs({ false, true }) do
+      local outer, inner = nested(h.defer, CLEAR)
+      local r, w = kt.pipe()
+      h.defer(function() kt.close(r); kt.close(w) end)
+      h.apply(inner, h.ch(r, READ, ADD))
+      assert.are.equal(1, kt.write(w, "x"))
+      local evs = {}
+      assert.are.equal(1, outer:kevent(nil, evs, 4, LONG))
+      if read_data then assert.are.equal(1, evs[1].data) end
+      assert.are.equal(0, outer:kevent(nil, evs, 4, 0))
+      assert.are.equal(0, outer:kevent(nil, evs, 4, 0))
+    end
+  end)
+
+  it("with EV_CLEAR fires again for an event that enters it anew", function()
+    local outer, inner = nested(h.defer, CLEAR)
+    h.apply(inner, h.ch(1, USER, ADD + CLEAR), h.ch(2, USER, ADD + CLEAR))
+    h.apply(inner, h.ch(1, USER, 0, kq.NOTE_TRIGGER))
+    local evs = {}
+    assert.are.equal(1, outer:kevent(nil, evs, 4, LONG))
+    assert.are.equal(1, evs[1].data)
+    assert.are.equal(1, inner:kevent(nil, evs, 4, 0)) -- the inner is drained
+    h.apply(inner, h.ch(2, USER, 0, kq.NOTE_TRIGGER))
+    assert.are.equal(1, outer:kevent(nil, evs, 4, LONG))
+    assert.are.equal(1, evs[1].data)
+    assert.are.equal(0, outer:kevent(nil, evs, 4, 0))
+  end)
+
+  it("refuses a cycle with EINVAL, whatever its length", function()
+    local q = {}
+    for i = 1, 3 do q[i] = h.newq(h.defer) end
+    h.apply(q[1], h.ch(q[2]:fileno(), READ, ADD))
+    h.apply(q[2], h.ch(q[3]:fileno(), READ, ADD))
+    local evs = {}
+    assert.are.equal(1, q[3]:kevent({ h.ch(q[1]:fileno(), READ, ADD) }, evs, 1, 0))
+    assert.are.equal(kt.errno.EINVAL, evs[1].data)
+    assert.are.equal(1, q[2]:kevent({ h.ch(q[1]:fileno(), READ, ADD) }, evs, 1, 0))
+    assert.are.equal(kt.errno.EINVAL, evs[1].data)
+  end)
+
+  if kq.backend == "linux" then
+    it("in a chain deeper than epoll nests gets ELOOP, not the cycle's EINVAL (engine)", function()
+      local q = {}
+      for i = 1, 8 do q[i] = h.newq(h.defer) end
+      local evs, depth = {}, nil
+      for i = 1, 7 do
+        local n = q[i]:kevent({ h.ch(q[i + 1]:fileno(), READ, ADD + kq.EV_RECEIPT) }, evs, 1, 0)
+        assert.are.equal(1, n)
+        if evs[1].data ~= 0 then
+          assert.are.equal(kt.errno.ELOOP, evs[1].data)
+          depth = depth or i
+        end
+      end
+      -- doc/limits.md: five queues in a chain, the sixth refused.
+      assert.are.equal(5, depth)
+    end)
+  end
+end)

@@ -42,7 +42,7 @@ static void requeue_flush(struct kqe_queue *q)
 		rev->status &= ~KN_REQUEUE;
 		rev->rnext = NULL;
 		if ((rev->status & (KN_ACTIVE | KN_ENABLED)) == (KN_ACTIVE | KN_ENABLED))
-			kqe_ready_push(q, rev);
+			kqe_ready_repush(q, rev);
 		rev = next;
 	}
 }

@@ -137,7 +137,7 @@ void kqe_families_atfork(void)
 			families[i]->atfork();
 }
 
-int kqe_queue_pending(struct kqe_queue *q)
+int kqe_queue_pending(struct kqe_queue *q, uint64_t *enqueued)
 {
 	kqe_queue_lock(q);
 	if (!q->closed) {
@@ -150,6 +150,8 @@ int kqe_queue_pending(struct kqe_queue *q)
 			(void)kqe_families_dispatch(q, buf, m, &none, 0);
 	}
 	int pending = (int)q->nready;
+	if (enqueued)
+		*enqueued = q->nenqueued;
 	kqe_queue_unlock(q);
 	return pending;
 }

@@ -93,8 +93,9 @@ KQE_HIDDEN void kqe_families_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_families_atfork_queue(struct kqe_queue *q);
 KQE_HIDDEN void kqe_families_atfork(void);
 /* The events q holds, once what its epoll reports has been moved to its
- * ready list (READ data of a kqueue watched by another); q unlocked. */
-KQE_HIDDEN int kqe_queue_pending(struct kqe_queue *q);
+ * ready list (READ data of a kqueue watched by another), and its
+ * nenqueued then (NULL: not wanted); q unlocked. */
+KQE_HIDDEN int kqe_queue_pending(struct kqe_queue *q, uint64_t *enqueued);
 
 /* The families (one file or a few each). */
 KQE_HIDDEN extern const struct kqe_family kqe_family_io;     /* io.c, fd.c, file.c */

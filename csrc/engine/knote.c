@@ -107,7 +107,21 @@ static void ready_became_empty(struct kqe_queue *q)
 		kqe_wake_consume(q);
 }
 
+static void ready_link(struct kqe_queue *q, struct knote *kn);
+
 void kqe_ready_push(struct kqe_queue *q, struct knote *kn)
+{
+	if (!(kn->status & (KN_QUEUED | KN_REQUEUE)))
+		q->nenqueued++;
+	ready_link(q, kn);
+}
+
+void kqe_ready_repush(struct kqe_queue *q, struct knote *kn)
+{
+	ready_link(q, kn);
+}
+
+static void ready_link(struct kqe_queue *q, struct knote *kn)
 {
 	KQE_ASSERT_LOCKED(q);
 	KQE_ASSERT(kn->status & KN_ENABLED, "a disabled knote queued");

@@ -10,11 +10,106 @@
  * the inner's is taken, never the other way round; epoll refuses a cycle
  * (ELOOP), so no two queues can wait for each other, and the exposure at
  * attach takes only the inner's leaf wake lock.
+ *
+ * EV_CLEAR.  FreeBSD fires an EV_CLEAR knote on a queue when an event
+ * enters that queue anew.  Here an edge of the inner's descriptor can also
+ * come from the engine itself (counting the inner's events moves them to
+ * its ready list, which writes its wake eventfd), so an edge fires the
+ * knote only if the inner's count of new entries (q->nenqueued) moved
+ * since the last delivery.
+ *
+ * Depth.  Linux nests epoll instances at most 5 deep; a chain of queues
+ * deeper than that gets ELOOP, and a cycle EINVAL (doc/limits.md).  To
+ * tell them apart, the process keeps which queue watches which.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 
 #include "family.h"
+
+/* ---- which queue watches which (queue serials) ---------------------------- */
+
+struct edge {
+	uint64_t from, to;
+};
+static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER; /* a leaf */
+static struct edge *edges;
+static size_t nedges, edgecap;
+
+static void graph_add(uint64_t from, uint64_t to)
+{
+	pthread_mutex_lock(&graph_lock);
+	if (nedges == edgecap) {
+		size_t ncap = edgecap ? edgecap * 2 : 8;
+		struct edge *e = realloc(edges, ncap * sizeof *e);
+		if (e == NULL) {
+			/* Only the cycle test reads the graph: without the edge
+			 * a cycle through it reads as ELOOP, still an error. */
+			pthread_mutex_unlock(&graph_lock);
+			return;
+		}
+		edges = e;
+		edgecap = ncap;
+	}
+	edges[nedges++] = (struct edge){ from, to };
+	pthread_mutex_unlock(&graph_lock);
+}
+
+static void graph_remove(uint64_t from, uint64_t to)
+{
+	pthread_mutex_lock(&graph_lock);
+	for (size_t i = 0; i < nedges; i++) {
+		if (edges[i].from == from && edges[i].to == to) {
+			edges[i] = edges[--nedges];
+			break;
+		}
+	}
+	if (nedges == 0) {
+		free(edges);
+		edges = NULL;
+		edgecap = 0;
+	}
+	pthread_mutex_unlock(&graph_lock);
+}
+
+/* Does queue `from` watch queue `to`, directly or through others?  The
+ * graph is acyclic (epoll refuses cycles), so the walk ends. */
+static bool graph_reaches(uint64_t from, uint64_t to)
+{
+	bool found = false;
+	pthread_mutex_lock(&graph_lock);
+	uint64_t *stack = malloc((nedges + 1) * sizeof *stack);
+	size_t top = 0;
+	if (stack)
+		stack[top++] = from;
+	while (top > 0 && !found) {
+		uint64_t at = stack[--top];
+		for (size_t i = 0; i < nedges && !found; i++) {
+			if (edges[i].from != at)
+				continue;
+			if (edges[i].to == to)
+				found = true;
+			else if (top <= nedges)
+				stack[top++] = edges[i].to;
+		}
+	}
+	free(stack);
+	pthread_mutex_unlock(&graph_lock);
+	return found;
+}
+
+static void graph_atfork(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	graph_lock = fresh;
+	free(edges);
+	edges = NULL;
+	nedges = edgecap = 0;
+}
+
+/* ---- the filter ----------------------------------------------------------------- */
 
 static uint32_t kq_events(const struct knote *kn)
 {
@@ -28,7 +123,8 @@ static int kq_register(struct kqe_queue *q, struct knote *kn, int op, uint32_t e
 	if (epoll_ctl(q->epfd, op, (int)kn->ident, &ev) == 0)
 		return 0;
 	switch (errno) {
-	case ELOOP:  /* a queue watching itself, directly or not */
+	case ELOOP:  /* a cycle, or too deep: kq_attach tells which */
+		return ELOOP;
 	case EPERM:
 		return EINVAL;
 	case ENOSPC: /* the epoll watch limit: a resource limit, as FreeBSD says */
@@ -48,10 +144,16 @@ static int kq_attach(struct kqe_queue *q, struct knote *kn, const struct kevent 
 	if (inner == NULL)
 		return EINVAL; /* closed since the caller looked */
 	kn->u.kq.serial = inner->serial;
+	kn->u.kq.seen = UINT64_MAX; /* the first edge is news */
 	/* Its ready list must show on its descriptor from now on. */
 	kqe_expose_locked(inner);
 	kqe_queue_put(inner);
-	return kq_register(q, kn, EPOLL_CTL_ADD, kq_events(kn));
+	int err = kq_register(q, kn, EPOLL_CTL_ADD, kq_events(kn));
+	if (err == ELOOP && graph_reaches(kn->u.kq.serial, q->serial))
+		err = EINVAL; /* a cycle, not a chain too deep */
+	if (err == 0)
+		graph_add(q->serial, kn->u.kq.serial);
+	return err;
 }
 
 static int kq_modify(struct kqe_queue *q, struct knote *kn, const struct kevent *kev)
@@ -66,6 +168,7 @@ static void kq_detach(struct kqe_queue *q, struct knote *kn)
 {
 	if (q->epfd >= 0)
 		(void)epoll_ctl(q->epfd, EPOLL_CTL_DEL, (int)kn->ident, NULL);
+	graph_remove(q->serial, kn->u.kq.serial);
 }
 
 static int kq_enable(struct kqe_queue *q, struct knote *kn)
@@ -88,18 +191,31 @@ static bool kq_stale(struct kqe_queue *q, struct knote *kn, const struct stat *s
 	return kqe_queue_serial((int)kn->ident) != kn->u.kq.serial;
 }
 
-static int kq_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
+/* The inner queue's events now, and its count of new entries; -1 when
+ * the number no longer names that queue. */
+static int kq_pending(struct knote *kn, uint64_t *enqueued)
 {
-	(void)q;
 	struct kqe_queue *inner = kqe_queue_get((int)kn->ident);
 	if (inner == NULL || inner->serial != kn->u.kq.serial) {
 		if (inner)
 			kqe_queue_put(inner);
 		return -1; /* closed or replaced: a later change drops the knote */
 	}
-	int pending = kqe_queue_pending(inner);
+	int pending = kqe_queue_pending(inner, enqueued);
 	kqe_queue_put(inner);
+	return pending;
+}
+
+static int kq_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
+{
+	(void)q;
+	uint64_t enqueued;
+	int pending = kq_pending(kn, &enqueued);
+	if (pending < 0)
+		return -1;
 	EV_SET(ev, kn->ident, EVFILT_READ, kn->flags, 0, pending, kn->udata);
+	if (pending > 0)
+		kn->u.kq.seen = enqueued;
 	return pending > 0;
 }
 
@@ -139,6 +255,14 @@ static int kq_ready(struct kqe_queue *q, const struct epoll_event *buf, int coun
 			kn->status |= KN_DISARMED;
 		return 0;
 	}
+	if (kn->flags & EV_CLEAR) {
+		/* News only if an event entered the inner queue anew since the
+		 * last delivery (see the top of this file). */
+		uint64_t enqueued;
+		int pending = kq_pending(kn, &enqueued);
+		if (pending <= 0 || enqueued == kn->u.kq.seen)
+			return 0;
+	}
 	kqe_knote_activate(q, kn);
 	return 0;
 }
@@ -149,4 +273,5 @@ const struct kqe_family kqe_family_kqread = {
 	.status = KN_KQREAD,
 	.tags = { TAG_KQ },
 	.ready = kq_ready,
+	.atfork = graph_atfork,
 };

@@ -103,6 +103,7 @@ struct knote {
 		} io;
 		struct {                /* READ on a kqueue (kqread.c) */
 			uint64_t serial;    /* which queue the ident named */
+			uint64_t seen;      /* its nenqueued at the last delivery */
 		} kq;
 		struct {                /* TIMER */
 			int64_t deadline;   /* CLOCK_MONOTONIC ns of the next expiry */
@@ -171,7 +172,10 @@ struct kqe_queue {
 	/* the ready list; nready is also read without the lock (kqread.c) */
 	struct knote *rhead, *rtail;
 	size_t nready;
-	uint32_t ncollected;      /* collections that took events (kqread.c) */
+	/* Knotes that entered the ready list anew (a requeue after delivery
+	 * is no new event): what an EV_CLEAR knote watching this queue from
+	 * another compares (kqread.c).  64 bits: never wraps. */
+	uint64_t nenqueued;
 
 	/* descriptors: fd-indexed (fd.c) */
 	struct kqe_fd **fds;
@@ -244,6 +248,8 @@ KQE_HIDDEN void kqe_knote_unlink(struct kqe_queue *q, struct knote *kn);
  * detached it from its filter first (FreeBSD's knote_drop). */
 KQE_HIDDEN void kqe_knote_free(struct kqe_queue *q, struct knote *kn);
 KQE_HIDDEN void kqe_ready_push(struct kqe_queue *q, struct knote *kn);
+/* The same for a level knote back after its delivery: no new event. */
+KQE_HIDDEN void kqe_ready_repush(struct kqe_queue *q, struct knote *kn);
 KQE_HIDDEN void kqe_ready_remove(struct kqe_queue *q, struct knote *kn);
 KQE_HIDDEN struct knote *kqe_ready_pop(struct kqe_queue *q);
 /* A filter's condition now holds: mark active and queue when enabled. */
