@@ -187,3 +187,48 @@ describe("a queue watched by another", function()
     end)
   end
 end)
+
+describe("a descriptor closed while a fork child keeps it", function()
+  -- A pre-forking server: the parent hands a connection to a worker and
+  -- closes its own copy without EV_DELETE, as FreeBSD allows (the knote
+  -- goes with the close).  On Linux epoll keeps reporting the file the
+  -- child holds; nothing of it may reach the parent's queue.
+  local function keeper()
+    local r, w = kt.pipe()
+    local pid = assert(kt.fork())
+    if pid == 0 then
+      kt.close(w)
+      kt.read(r, 1) -- until the parent lets go
+      kt._exit(0)
+    end
+    kt.close(r)
+    return function()
+      kt.close(w)
+      assert(kt.waitpid(pid))
+    end
+  end
+
+  it("gives no event for the closed number, nor for its next file", function()
+    local q = h.newq(h.defer)
+    local a, b = kt.socketpair()
+    h.defer(function() kt.close(b) end)
+    h.apply(q, h.ch(a, READ, ADD, 0, 0, "old"), h.ch(a, WRITE, ADD + CLEAR, 0, 0, "old"))
+    local evs = {}
+    assert.are.equal(1, q:kevent(nil, evs, 4, 0)) -- the WRITE edge
+    local release = keeper()
+    h.defer(release)
+    kt.close(a)
+    assert.are.equal(1, kt.write(b, "x"))
+    assert.are.equal(0, q:kevent(nil, evs, 4, 0.3))
+    -- The number's next file, registered: only its own events.
+    local a2, peer = kt.socketpair()
+    h.defer(function() kt.close(a2); kt.close(peer) end)
+    h.apply(q, h.ch(a2, READ, ADD, 0, 0, "new"))
+    assert.are.equal(1, kt.write(b, "y"))
+    assert.are.equal(0, q:kevent(nil, evs, 4, 0.3))
+    assert.are.equal(1, kt.write(peer, "z"))
+    assert.are.equal(1, q:kevent(nil, evs, 4, LONG))
+    assert.are.equal(a2, evs[1].ident)
+    assert.are.equal("new", evs[1].udata)
+  end)
+end)

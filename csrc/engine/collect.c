@@ -209,6 +209,13 @@ int kqe_collect(struct kqe_queue *q, struct kevent *out, int nevents,
 			n = drain_ready(q, out, nevents, n);
 		}
 		requeue_flush(q);
+		if (q->rebuild) {
+			/* A stray registration woke us: rid the queue of it before
+			 * waiting again.  Should that fail for want of a descriptor,
+			 * the next stray result tries again. */
+			q->rebuild = false;
+			(void)kqe_queue_rebuild(q);
+		}
 		if (n > 0)
 			return n;
 		/* A wait never ends early, and a NULL timeout never returns 0:

@@ -6,8 +6,10 @@
  * sysfilt_ops, filled by registration), so every family can use it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "family.h"
 
@@ -135,6 +137,85 @@ void kqe_families_atfork(void)
 	for (int i = 0; i < nfamilies; i++)
 		if (families[i]->atfork)
 			families[i]->atfork();
+}
+
+void kqe_families_forked(struct kqe_queue *q)
+{
+	for (int i = 0; i < nfamilies; i++)
+		if (families[i]->forked)
+			families[i]->forked(q);
+}
+
+int kqe_epoll_rearm(int epfd, bool add, int fd, uint32_t events, uint64_t tag)
+{
+	if (add)
+		return kqe_epoll_add_to(epfd, fd, events, tag);
+	(void)epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+	return 0;
+}
+
+/* Every registration of q, added to epfd or removed from it. */
+static int rearm_all(struct kqe_queue *q, int epfd, bool add)
+{
+	int err = kqe_epoll_rearm(epfd, add, q->wakefd, EPOLLIN, KQE_TAG(TAG_WAKE, 0));
+	for (int i = 0; err == 0 && i < nfamilies; i++)
+		if (families[i]->rearm)
+			err = families[i]->rearm(q, epfd, add);
+	return err;
+}
+
+/*
+ * A registration epoll will not let go: epoll knows a registration by its
+ * file and number, forgets it only when the file's last descriptor
+ * closes, and EPOLL_CTL_DEL needs the number to name that file still.  A
+ * file closed here while a fork child (or a dup) keeps it open, its number
+ * then reused, stays registered for ever, and a ready one wakes every wait
+ * (a spin).  The only way out is a fresh epoll instance with every
+ * registration the engine owns moved over:
+ *   - a queue nobody watches: the new instance takes the queue's number
+ *     (dup3), and the old one, with the stray registration, is gone;
+ *   - a queue watched from outside (q->exposed: fileno(), another queue,
+ *     another event loop) keeps its number and file, so that those who
+ *     registered it keep it: the new instance becomes private (q->epfd),
+ *     and the old one watches it; the stray registration stays there,
+ *     and can make it readable for nothing, but no wait of the engine
+ *     sees it.  A second rebuild replaces the private one.
+ * O(registrations) system calls, once per such stray (doc/linux-engine.md).
+ */
+int kqe_queue_rebuild(struct kqe_queue *q)
+{
+	KQE_ASSERT_LOCKED(q);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return errno;
+	bool split = q->pubfd != q->epfd;
+	bool exposed = __atomic_load_n(&q->exposed, __ATOMIC_ACQUIRE);
+	int err = rearm_all(q, ep, true);
+	if (err == 0 && exposed)
+		err = kqe_epoll_add_to(q->pubfd, ep, EPOLLIN, KQE_TAG(TAG_WAKE, 0));
+	if (err == 0 && !exposed && dup3(ep, q->epfd, O_CLOEXEC) < 0)
+		err = errno;
+	if (err) {
+		close(ep);
+		return err;
+	}
+	if (!exposed) {
+		close(ep); /* its copy at q->epfd stays */
+	} else if (split) {
+		(void)epoll_ctl(q->pubfd, EPOLL_CTL_DEL, q->epfd, NULL);
+		close(q->epfd);
+		q->epfd = ep;
+	} else {
+		/* The first split: what the engine owns leaves the public
+		 * instance, which keeps the stray and the new private one. */
+		(void)rearm_all(q, q->pubfd, false);
+		q->epfd = ep;
+	}
+	/* A thread blocked on the old instance returns, and waits again on
+	 * the new one. */
+	if (q->nwaiters > 0)
+		kqe_wake(q);
+	return 0;
 }
 
 int kqe_queue_pending(struct kqe_queue *q, uint64_t *enqueued)

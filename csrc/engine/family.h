@@ -54,7 +54,13 @@ struct kqe_filter_ops {
  *   free: the queue is going away and has no knote left.
  *   atfork_queue: a fork child inherited q: close the descriptors the
  *       family keeps for it (no epoll_ctl: the epoll is the parent's).
- *   atfork: a fork child, once, for process-wide state. */
+ *   atfork: a fork child, once, for process-wide state.
+ *   forked: the parent after a fork, for q, locked: the child holds copies
+ *       of every descriptor open now.
+ *   rearm: add: register in epoll epfd what the family registers in q's
+ *       epoll, first dropping knotes whose descriptor no longer names their
+ *       file; 0 or an errno (kqe_queue_rebuild then keeps the old epoll).
+ *       !add: remove those registrations from epfd, errors ignored. */
 struct kqe_family {
 	const char *name;
 	const struct kqe_filter_ops *ops;
@@ -67,6 +73,8 @@ struct kqe_family {
 	void (*free)(struct kqe_queue *q);
 	void (*atfork_queue)(struct kqe_queue *q);
 	void (*atfork)(void);
+	void (*forked)(struct kqe_queue *q);
+	int (*rearm)(struct kqe_queue *q, int epfd, bool add);
 };
 
 /* ---- families.c: the registered table (ground floor) ----------------- */
@@ -92,6 +100,13 @@ KQE_HIDDEN int kqe_families_dispatch(struct kqe_queue *q, const struct epoll_eve
 KQE_HIDDEN void kqe_families_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_families_atfork_queue(struct kqe_queue *q);
 KQE_HIDDEN void kqe_families_atfork(void);
+KQE_HIDDEN void kqe_families_forked(struct kqe_queue *q);
+/* Move every registration of q to a new epoll instance, leaving behind
+ * those the engine no longer owns (q->rebuild); 0 or an errno, and then
+ * nothing changed. */
+KQE_HIDDEN int kqe_queue_rebuild(struct kqe_queue *q);
+/* One registration for a rearm hook: added to epfd, or removed from it. */
+KQE_HIDDEN int kqe_epoll_rearm(int epfd, bool add, int fd, uint32_t events, uint64_t tag);
 /* The events q holds, once what its epoll reports has been moved to its
  * ready list (READ data of a kqueue watched by another), and its
  * nenqueued then (NULL: not wanted); q unlocked. */

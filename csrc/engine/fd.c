@@ -13,9 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fd.h"
+
+static uint64_t fd_tag(const struct kqe_fd *fde)
+{
+	return KQE_TAG(TAG_FD, (uint64_t)fde->gen << 32 | (uint32_t)fde->fd);
+}
 
 /* ---- the fast table ------------------------------------------------------- */
 
@@ -55,7 +61,7 @@ void kqe_fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde)
 {
 	struct knote *rd = fde->rd;
 	bool fast = (fde->kind == FDK_SOCK || fde->kind == FDK_PIPE || fde->kind == FDK_CHR) &&
-		    rd && !fde->wr && fde->main_mask == KQE_RD_EVENTS && fde->edge_mask == 0 &&
+		    !fde->shared && rd && !fde->wr && fde->main_mask == KQE_RD_EVENTS && fde->edge_mask == 0 &&
 		    !kqe_knote_edge(rd);
 	if (fast ? !fde->fast || q->fast[fde->fd].kn != rd : fde->fast)
 		fd_fast_set(q, fde, fast ? rd : NULL);
@@ -184,7 +190,7 @@ static int epoll_apply(int epfd, struct kqe_fd *fde, uint32_t *cur, uint32_t wan
 	int op = *cur == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
 	struct epoll_event ev = {
 		.events = want,
-		.data.u64 = KQE_TAG(TAG_FD, (uint64_t)fde->gen << 32 | (uint32_t)fde->fd),
+		.data.u64 = fd_tag(fde),
 	};
 	if (epoll_ctl(epfd, op, fde->fd, &ev) < 0) {
 		int err = errno;
@@ -257,4 +263,74 @@ void kqe_fd_unconn_set(struct kqe_queue *q, struct kqe_fd *fde, bool on)
 		unconn_unlink(q, fde);
 	}
 	kqe_fd_sync(q, fde, false);
+}
+
+/* ---- a new epoll instance (families.c, kqe_queue_rebuild) ---------------------- */
+
+/* Drop the knotes of a descriptor that no longer names their file: FreeBSD
+ * dropped them at close.  The last one frees fde. */
+static void fd_drop_stale(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	int fd = fde->fd;
+	for (int i = 0; i < 2 && (fde = kqe_fd_lookup(q, fd)) != NULL; i++) {
+		struct knote *kn = fde->rd ? fde->rd : fde->wr;
+		if (kn)
+			kqe_knote_drop(q, kn);
+	}
+}
+
+bool kqe_fd_gone(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	struct stat st;
+	if (fstat(fde->fd, &st) == 0 && !kqe_fd_stale(fde, &st))
+		return false;
+	fd_drop_stale(q, fde);
+	return true;
+}
+
+int kqe_fds_rearm(struct kqe_queue *q, int epfd, bool add)
+{
+	if (!add) {
+		for (int fd = 0; fd < q->nfds; fd++)
+			if (q->fds[fd] && q->fds[fd]->main_mask)
+				(void)kqe_epoll_rearm(epfd, false, fd, 0, 0);
+		return 0;
+	}
+	/* The nested edge epoll may hold strays too: a new one as well. */
+	int edge = -1;
+	if (q->edge_epfd >= 0 && (edge = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return errno;
+	int err = 0;
+	for (int fd = 0; err == 0 && fd < q->nfds; fd++) {
+		struct kqe_fd *fde = q->fds[fd];
+		if (fde == NULL || (!fde->main_mask && !fde->edge_mask) || kqe_fd_gone(q, fde))
+			continue;
+		if (fde->main_mask)
+			err = kqe_epoll_add_to(epfd, fd, fde->main_mask, fd_tag(fde));
+		if (err == 0 && fde->edge_mask)
+			err = kqe_epoll_add_to(edge, fd, fde->edge_mask, fd_tag(fde));
+	}
+	if (err == 0 && edge >= 0)
+		err = kqe_epoll_add_to(epfd, edge, EPOLLIN, KQE_TAG(TAG_EDGE, 0));
+	if (err) {
+		if (edge >= 0)
+			close(edge);
+		return err;
+	}
+	if (edge >= 0) {
+		close(q->edge_epfd);
+		q->edge_epfd = edge;
+	}
+	return 0;
+}
+
+void kqe_fds_forked(struct kqe_queue *q)
+{
+	for (int fd = 0; fd < q->nfds; fd++) {
+		struct kqe_fd *fde = q->fds[fd];
+		if (fde && !fde->shared) {
+			fde->shared = true;
+			kqe_fd_fast_update(q, fde);
+		}
+	}
 }

@@ -54,6 +54,11 @@ struct kqe_fd {
 	 * knote with NOTE_LOWAT. */
 	struct kqe_vwatch *watch;
 	bool nowatch;        /* a pipe whose watch the kernel dropped: edges only */
+	/* Open when the process forked: a child holds a copy, so closing it
+	 * here leaves epoll reporting it.  Each result is checked with fstat
+	 * (io.c), and the knotes go once the number names another file or
+	 * none (FreeBSD drops them at close). */
+	bool shared;
 };
 
 /* q->fast[fd]: what delivers an epoll result for the commonest knote, a
@@ -101,6 +106,11 @@ KQE_HIDDEN void kqe_fd_unconn_set(struct kqe_queue *q, struct kqe_fd *fde, bool 
 KQE_HIDDEN bool kqe_fd_stale(const struct kqe_fd *fde, const struct stat *st);
 KQE_HIDDEN void kqe_fds_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_fds_atfork(struct kqe_queue *q);
+/* Has fde's number been closed, or reused for another file?  Then its
+ * knotes are dropped (fde freed) and true returned.  One fstat. */
+KQE_HIDDEN bool kqe_fd_gone(struct kqe_queue *q, struct kqe_fd *fde);
+KQE_HIDDEN int kqe_fds_rearm(struct kqe_queue *q, int epfd, bool add);
+KQE_HIDDEN void kqe_fds_forked(struct kqe_queue *q);
 
 /* ---- io.c and file.c, between each other --------------------------------- */
 

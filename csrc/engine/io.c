@@ -523,8 +523,14 @@ static int fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool
 	int fd = (int)(tagval & 0xffffffff);
 	uint32_t gen = (uint32_t)(tagval >> 32) & 0xffffff;
 	struct kqe_fd *fde = kqe_fd_lookup(q, fd);
-	if (fde == NULL || fde->gen != gen)
-		return 0; /* a result for a knote deleted meanwhile */
+	if (fde == NULL || fde->gen != gen || (fde->shared && kqe_fd_gone(q, fde))) {
+		/* A registration the engine no longer owns: its file was closed
+		 * here but lives on in a fork child or a dup (or another thread
+		 * deleted it during our wait).  epoll will not let it go; a new
+		 * epoll instance does (kqe_queue_rebuild). */
+		q->rebuild = true;
+		return 0;
+	}
 	int n = 0;
 	bool wanted = false;
 	if (fde->kind == FDK_SOCKET) {
@@ -652,4 +658,6 @@ const struct kqe_family kqe_family_io = {
 	.poll = io_poll,
 	.free = kqe_fds_free,
 	.atfork_queue = kqe_fds_atfork,
+	.forked = kqe_fds_forked,
+	.rearm = kqe_fds_rearm,
 };

@@ -58,10 +58,17 @@ static void atfork_child(void)
 	kqe_families_atfork();
 }
 
+/* The parent after a fork: every descriptor open now has a copy in the
+ * child, and closing it here no longer makes epoll forget it. */
+static void atfork_parent(void)
+{
+	kqe_queues_each(kqe_families_forked);
+}
+
 static void init(void)
 {
 	kqe_families_register(families, (int)(sizeof families / sizeof families[0]));
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(NULL, atfork_parent, atfork_child);
 }
 
 int kqe_kqueue(void)

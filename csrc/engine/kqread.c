@@ -38,23 +38,19 @@ static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER; /* a leaf */
 static struct edge *edges;
 static size_t nedges, edgecap;
 
+/* graph_lock held. */
 static void graph_add(uint64_t from, uint64_t to)
 {
-	pthread_mutex_lock(&graph_lock);
 	if (nedges == edgecap) {
 		size_t ncap = edgecap ? edgecap * 2 : 8;
 		struct edge *e = realloc(edges, ncap * sizeof *e);
-		if (e == NULL) {
-			/* Only the cycle test reads the graph: without the edge
-			 * a cycle through it reads as ELOOP, still an error. */
-			pthread_mutex_unlock(&graph_lock);
-			return;
-		}
+		if (e == NULL)
+			return; /* only the cycle test reads it: a cycle through
+				 * this edge then reads as ELOOP, still an error */
 		edges = e;
 		edgecap = ncap;
 	}
 	edges[nedges++] = (struct edge){ from, to };
-	pthread_mutex_unlock(&graph_lock);
 }
 
 static void graph_remove(uint64_t from, uint64_t to)
@@ -75,11 +71,11 @@ static void graph_remove(uint64_t from, uint64_t to)
 }
 
 /* Does queue `from` watch queue `to`, directly or through others?  The
- * graph is acyclic (epoll refuses cycles), so the walk ends. */
+ * graph is acyclic (epoll refuses cycles), so the walk ends.  graph_lock
+ * held. */
 static bool graph_reaches(uint64_t from, uint64_t to)
 {
 	bool found = false;
-	pthread_mutex_lock(&graph_lock);
 	uint64_t *stack = malloc((nedges + 1) * sizeof *stack);
 	size_t top = 0;
 	if (stack)
@@ -96,7 +92,6 @@ static bool graph_reaches(uint64_t from, uint64_t to)
 		}
 	}
 	free(stack);
-	pthread_mutex_unlock(&graph_lock);
 	return found;
 }
 
@@ -148,11 +143,16 @@ static int kq_attach(struct kqe_queue *q, struct knote *kn, const struct kevent 
 	/* Its ready list must show on its descriptor from now on. */
 	kqe_expose_locked(inner);
 	kqe_queue_put(inner);
+	/* The registration and the graph change together, so that of two
+	 * threads adding two queues into each other at once, the one epoll
+	 * refuses finds the other's edge. */
+	pthread_mutex_lock(&graph_lock);
 	int err = kq_register(q, kn, EPOLL_CTL_ADD, kq_events(kn));
 	if (err == ELOOP && graph_reaches(kn->u.kq.serial, q->serial))
 		err = EINVAL; /* a cycle, not a chain too deep */
 	if (err == 0)
 		graph_add(q->serial, kn->u.kq.serial);
+	pthread_mutex_unlock(&graph_lock);
 	return err;
 }
 
@@ -246,8 +246,11 @@ static int kq_ready(struct kqe_queue *q, const struct epoll_event *buf, int coun
 	*taken = 1;
 	int fd = (int)(uint32_t)KQE_VAL_OF(buf[0].data.u64);
 	struct knote *kn = kqe_knote_find(q, EVFILT_READ, (uintptr_t)fd);
-	if (kn == NULL || !(kn->status & KN_KQREAD))
-		return 0; /* deleted meanwhile (its registration went with it) */
+	if (kn == NULL || !(kn->status & KN_KQREAD)) {
+		/* A registration the engine no longer owns (see io.c). */
+		q->rebuild = true;
+		return 0;
+	}
 	if (!(kn->status & KN_ENABLED)) {
 		/* Disabled (EV_DISABLE, EV_DISPATCH): switch the registration
 		 * off rather than hear it again and again. */
@@ -267,6 +270,29 @@ static int kq_ready(struct kqe_queue *q, const struct epoll_event *buf, int coun
 	return 0;
 }
 
+/* The knotes whose queue was closed (or replaced) go, as FreeBSD drops
+ * them; the others move. */
+static int kq_rearm(struct kqe_queue *q, int epfd, bool add)
+{
+	int err = 0;
+	for (size_t i = 0; err == 0 && i < q->hcap; i++) {
+		struct knote *kn = q->htab[i];
+		while (err == 0 && kn) {
+			struct knote *next = kn->hnext;
+			if (kn->status & KN_KQREAD) {
+				if (add && kq_stale(q, kn, NULL))
+					kqe_knote_drop(q, kn);
+				else
+					err = kqe_epoll_rearm(epfd, add, (int)kn->ident,
+							      (kn->status & KN_DISARMED) ? 0 : kq_events(kn),
+							      KQE_TAG(TAG_KQ, (uint32_t)kn->ident));
+			}
+			kn = next;
+		}
+	}
+	return err;
+}
+
 const struct kqe_family kqe_family_kqread = {
 	.name = "kqread",
 	.ops = &kqread_ops,
@@ -274,4 +300,5 @@ const struct kqe_family kqe_family_kqread = {
 	.tags = { TAG_KQ },
 	.ready = kq_ready,
 	.atfork = graph_atfork,
+	.rearm = kq_rearm,
 };

@@ -240,6 +240,17 @@ static void proc_atfork_queue(struct kqe_queue *q)
 			}
 }
 
+static int proc_rearm(struct kqe_queue *q, int epfd, bool add)
+{
+	int err = 0;
+	for (size_t i = 0; err == 0 && i < q->hcap; i++)
+		for (struct knote *kn = q->htab[i]; err == 0 && kn; kn = kn->hnext)
+			if (kn->filter == EVFILT_PROC && kn->u.proc.pidfd >= 0)
+				err = kqe_epoll_rearm(epfd, add, kn->u.proc.pidfd, EPOLLIN,
+						      KQE_TAG(TAG_PROC, kn->ident));
+	return err;
+}
+
 const struct kqe_family kqe_family_proc = {
 	.name = "proc",
 	.ops = &proc_ops,
@@ -247,4 +258,5 @@ const struct kqe_family kqe_family_proc = {
 	.tags = { TAG_PROC },
 	.ready = proc_ready,
 	.atfork_queue = proc_atfork_queue,
+	.rearm = proc_rearm,
 };

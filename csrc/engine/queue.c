@@ -37,9 +37,9 @@ static struct orphan_link *orphan_list;
 static int registry_insert(struct kqe_queue *q)
 {
 	pthread_mutex_lock(&registry_lock);
-	if (q->epfd >= registry_cap) {
+	if (q->pubfd >= registry_cap) {
 		int ncap = registry_cap ? registry_cap : 64;
-		while (ncap <= q->epfd)
+		while (ncap <= q->pubfd)
 			ncap *= 2;
 		struct kqe_queue **n = realloc(registry, (size_t)ncap * sizeof *n);
 		if (n == NULL) {
@@ -50,7 +50,7 @@ static int registry_insert(struct kqe_queue *q)
 		registry = n;
 		registry_cap = ncap;
 	}
-	registry[q->epfd] = q;
+	registry[q->pubfd] = q;
 	registry_count++;
 	/* 64 bits: at a million queues a second, 584,000 years to wrap. */
 	q->serial = next_serial++;
@@ -90,6 +90,8 @@ static void queue_free(struct kqe_queue *q)
 		close(q->wakefd);
 	if (q->epfd >= 0)
 		close(q->epfd);
+	if (q->pubfd >= 0 && q->pubfd != q->epfd)
+		close(q->pubfd);
 	free(q->htab);
 	pthread_mutex_destroy(&q->wake_lock);
 	pthread_mutex_destroy(&q->lock);
@@ -117,7 +119,7 @@ struct kqe_queue *kqe_queue_new(void (*teardown)(struct kqe_queue *q))
 	q->wakefd = q->timerfd = q->inotify_fd = q->edge_epfd = -1;
 	q->refs = 1;
 	q->teardown = teardown;
-	q->epfd = epoll_create1(EPOLL_CLOEXEC);
+	q->epfd = q->pubfd = epoll_create1(EPOLL_CLOEXEC);
 	int err = q->epfd < 0 ? errno : 0;
 	/* The wake eventfd is made now, not when first needed: a wake-up that
 	 * found no descriptor left would be lost without a word (a trigger from
@@ -160,15 +162,22 @@ int kqe_queue_close(int kq)
 	kqe_queue_lock(q);
 	q->closed = true;
 	if (q->nwaiters > 0) {
-		/* A thread is about to wait, or waits, on this descriptor: wake
-		 * it so it sees the queue closed and returns EBADF, and leave the
-		 * number open until it has let go (the last put closes it), so
-		 * that it can never wait on a number reused meanwhile. */
+		/* A thread is about to wait, or waits, on q->epfd: wake it so it
+		 * sees the queue closed and returns EBADF, and leave that number
+		 * open until it has let go (the last put closes it), so that it
+		 * can never wait on a number reused meanwhile.  The queue's own
+		 * number, where a rebuild split them, goes now. */
 		kqe_wake(q);
+		if (q->pubfd != q->epfd) {
+			close(q->pubfd);
+			q->pubfd = -1;
+		}
 	} else {
 		/* The number is released now, as close(2) would. */
 		close(q->epfd);
-		q->epfd = -1;
+		if (q->pubfd != q->epfd)
+			close(q->pubfd);
+		q->epfd = q->pubfd = -1;
 	}
 	kqe_queue_unlock(q);
 	kqe_queue_put(q);
@@ -236,7 +245,9 @@ void kqe_queues_atfork_child(void (*each)(struct kqe_queue *q))
 			close(q->wakefd);
 		if (q->epfd >= 0)
 			close(q->epfd);
-		q->wakefd = q->epfd = -1;
+		if (q->pubfd >= 0 && q->pubfd != q->epfd)
+			close(q->pubfd);
+		q->wakefd = q->epfd = q->pubfd = -1;
 		q->closed = true;
 		struct orphan_link *l = malloc(sizeof *l);
 		if (l) {
@@ -260,10 +271,36 @@ int64_t kqe_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int kqe_epoll_add(struct kqe_queue *q, int fd, uint32_t events, uint64_t tag)
+int kqe_epoll_add_to(int epfd, int fd, uint32_t events, uint64_t tag)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = tag };
-	return epoll_ctl(q->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? errno : 0;
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? errno : 0;
+}
+
+int kqe_epoll_add(struct kqe_queue *q, int fd, uint32_t events, uint64_t tag)
+{
+	return kqe_epoll_add_to(q->epfd, fd, events, tag);
+}
+
+void kqe_queues_each(void (*fn)(struct kqe_queue *q))
+{
+	pthread_mutex_lock(&registry_lock);
+	int n = 0;
+	struct kqe_queue **all = registry_count ? malloc((size_t)registry_count * sizeof *all) : NULL;
+	for (int fd = 0; all && fd < registry_cap; fd++) {
+		if (registry[fd] && !registry[fd]->closed) {
+			registry[fd]->refs++;
+			all[n++] = registry[fd];
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+	for (int i = 0; i < n; i++) {
+		kqe_queue_lock(all[i]);
+		fn(all[i]);
+		kqe_queue_unlock(all[i]);
+		kqe_queue_put(all[i]);
+	}
+	free(all);
 }
 
 /* ---- wake-ups ------------------------------------------------------------- */

@@ -145,15 +145,24 @@ enum kqe_tag {
 
 struct kqe_queue {
 	pthread_mutex_t lock;
+	/* The queue's descriptor (what kqueue() returned, the registry's key),
+	 * and the epoll instance it waits on and registers in: the same,
+	 * until the engine had to replace the epoll of a queue watched from
+	 * outside (families.c, kqe_queue_rebuild). */
+	int pubfd;
 #ifdef KQE_DEBUG
 	pthread_t owner;          /* who holds lock, for KQE_ASSERT_LOCKED */
 	bool owned;
 #endif
-	int epfd;                 /* the queue's own descriptor */
+	int epfd;                 /* the epoll instance */
 	uint64_t serial;          /* unique per queue in the process */
 	int refs;                 /* registry + calls in progress (registry_lock) */
 	bool closed;
 	bool lazy_data;           /* see kqe_set_lazy_data */
+	/* epoll holds a registration the engine no longer owns (a file closed
+	 * here but kept open by a fork child or a dup, then its number
+	 * reused): the epoll is rebuilt before the next wait (collect.c). */
+	bool rebuild;
 	int nwaiters;             /* threads blocked in epoll_wait */
 	/* Called once the last reference goes, before the ground floor frees
 	 * what it owns: the floors above free theirs (kevent.c). */
@@ -237,6 +246,9 @@ KQE_HIDDEN void kqe_wake(struct kqe_queue *q);      /* wake a blocked waiter */
 KQE_HIDDEN void kqe_wake_consume(struct kqe_queue *q); /* TAG_WAKE result */
 KQE_HIDDEN void kqe_expose_locked(struct kqe_queue *q); /* expose; any lock state */
 KQE_HIDDEN int kqe_epoll_add(struct kqe_queue *q, int fd, uint32_t events, uint64_t tag);
+KQE_HIDDEN int kqe_epoll_add_to(int epfd, int fd, uint32_t events, uint64_t tag);
+/* fn(q) for every registered queue, with q's lock held (fork, parent). */
+KQE_HIDDEN void kqe_queues_each(void (*fn)(struct kqe_queue *q));
 KQE_HIDDEN int64_t kqe_now(void);                   /* CLOCK_MONOTONIC in ns */
 
 /* ---- knote.c: the (filter, ident) table and the ready list -------------- */

@@ -374,6 +374,14 @@ static void signal_poll(struct kqe_queue *q)
 		signals_scan(q);
 }
 
+static int signal_rearm(struct kqe_queue *q, int epfd, bool add)
+{
+	if (!q->sig_registered)
+		return 0;
+	int fd = __atomic_load_n(&g_evfd, __ATOMIC_SEQ_CST);
+	return kqe_epoll_rearm(epfd, add, fd, EPOLLIN | EPOLLET, KQE_TAG(TAG_SIGNAL, 0));
+}
+
 const struct kqe_family kqe_family_signal = {
 	.name = "signal",
 	.ops = &signal_ops,
@@ -382,4 +390,5 @@ const struct kqe_family kqe_family_signal = {
 	.ready = signal_ready,
 	.poll = signal_poll,
 	.atfork = signal_atfork,
+	.rearm = signal_rearm,
 };

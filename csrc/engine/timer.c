@@ -297,6 +297,13 @@ static void timer_atfork_queue(struct kqe_queue *q)
 	q->timerfd = -1;
 }
 
+static int timer_rearm(struct kqe_queue *q, int epfd, bool add)
+{
+	if (q->timerfd < 0)
+		return 0;
+	return kqe_epoll_rearm(epfd, add, q->timerfd, EPOLLIN, KQE_TAG(TAG_TIMER, 0));
+}
+
 const struct kqe_family kqe_family_timer = {
 	.name = "timer",
 	.ops = &timer_ops,
@@ -306,4 +313,5 @@ const struct kqe_family kqe_family_timer = {
 	.poll = timer_poll,
 	.free = timers_free,
 	.atfork_queue = timer_atfork_queue,
+	.rearm = timer_rearm,
 };

@@ -391,6 +391,13 @@ static void watch_teardown(struct kqe_queue *q)
 	q->inotify_fd = -1;
 }
 
+static int watch_rearm(struct kqe_queue *q, int epfd, bool add)
+{
+	if (q->inotify_fd < 0)
+		return 0;
+	return kqe_epoll_rearm(epfd, add, q->inotify_fd, EPOLLIN, KQE_TAG(TAG_INOTIFY, 0));
+}
+
 /* No filter of its own: the inotify source that VNODE, file READ and pipe
  * WRITE knotes share. */
 const struct kqe_family kqe_family_watch = {
@@ -399,4 +406,5 @@ const struct kqe_family kqe_family_watch = {
 	.ready = watch_ready,
 	.free = watch_teardown,
 	.atfork_queue = watch_teardown,
+	.rearm = watch_rearm,
 };
