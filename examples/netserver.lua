@@ -373,7 +373,9 @@ end
 function Server:accept(l)
   -- Accept what is waiting, up to a batch: the listener stays readable
   -- while more wait, and the connections already here get their turn.
-  for _ = 1, 128 do
+  -- The batch is large because a burst of connects must not overflow the
+  -- backlog (at most SOMAXCONN) while the loop serves others.
+  for _ = 1, 512 do
     if self.nconns >= self.max_conns then
       return self:pause_listeners(true)
     end
