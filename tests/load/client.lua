@@ -17,6 +17,10 @@
 --   http      --rounds keep-alive GET requests, one at a time; each answer
 --             must be "200 OK" with the body "Hello, world\n"; the
 --             X-Worker header of each is counted
+--   idle      one keep-alive GET request per connection, then every
+--             connection stays open and idle: "HOLDING" is printed once
+--             all are answered, and they are closed --hold seconds later
+--             (for measuring what an idle connection costs the server)
 --
 -- It prints one line:
 --
@@ -55,14 +59,15 @@ local function usage(msg)
 end
 
 local mode, addr = arg[1], arg[2]
-if mode ~= "pingpong" and mode ~= "stream" and mode ~= "http" then
-  usage("MODE must be pingpong, stream or http")
+if mode ~= "pingpong" and mode ~= "stream" and mode ~= "http"
+    and mode ~= "idle" then
+  usage("MODE must be pingpong, stream, http or idle")
 end
 local host, port = (addr or ""):match("^(.+):(%d+)$")
 if not host then usage("expected HOST:PORT") end
 port = tonumber(port)
 local o = { conns = 1000, rounds = 20, size = 100, bytes = 65536, stall = 1,
-  deadline = 120 }
+  deadline = 120, hold = 2 }
 for i = 3, #arg, 2 do
   local key = (arg[i]:match("^%-%-(%a+)$"))
   local v = tonumber(arg[i + 1] or "")
@@ -88,7 +93,7 @@ local conns, remaining = {}, 0
 local failures, failed, ok = {}, 0, 0
 local workers = {}
 
-local set -- (below)
+local set, hold -- (below)
 
 local function moved(c)
   progress = progress + 1
@@ -293,6 +298,10 @@ P.http = {
         end
         local w = head:match("\r\nX%-Worker: (%d+)\r\n") or "?"
         workers[w] = (workers[w] or 0) + 1
+        if mode == "idle" then
+          c.state, c.holding = "holding", true
+          return hold(c)
+        end
         if c.round == o.rounds then return finish(c) end
         c.round, c.got, c.pos = c.round + 1, "", 1
         c.state = "request " .. c.round
@@ -306,6 +315,22 @@ P.http = {
   end,
 }
 
+P.idle = P.http
+
+-- Idle mode: a connection that got its answer waits, off the stall
+-- count, until all have theirs; then HOLDING, and closes after --hold s.
+local holding, hold_until, held = 0, nil, {}
+function hold(c)
+  conns[c.fd] = nil
+  set(c, READ, false)
+  holding = holding + 1
+  held[holding] = c
+  if holding == remaining then
+    print("HOLDING")
+    io.stdout:flush()
+    hold_until = now() + o.hold
+  end
+end
 local proto = P[mode]
 
 -- ---- the run -------------------------------------------------------------
@@ -338,6 +363,10 @@ while remaining > 0 do
     local ev = events[i]
     if ev.filter == TIMER then
       tick()
+      if hold_until and now() >= hold_until then
+        hold_until = nil
+        for _, c in ipairs(held) do finish(c) end
+      end
       if now() - start > o.deadline then
         for _, c in pairs(conns) do
           finish(c, string.format("unfinished at the deadline (%s, sent %s,"
