@@ -7,6 +7,8 @@ include_files = {
   "examples/",
   "rockspec/",
   "tests/soak/",
+  "tests/load/client.lua",
+  "tests/load/luv_server.lua",
   "tests/native/constants.lua",
   "tests/native/headers_spec.lua",
   "doc/luals/",
@@ -18,6 +20,9 @@ exclude_files = { "build/" }
 -- Specs run on every Lua: only what 5.1 to 5.4 and LuaJIT share.
 files["spec/"] = { std = "min+busted" }
 files["tests/native/"] = { std = "min+busted" }
+-- So do the examples and the load tools.
+files["examples/"] = { std = "min" }
+files["tests/load/"] = { std = "min" }
 files["rockspec/"] = { std = "+rockspec" }
 -- Definitions only: the functions are empty and name their parameters.
 files["doc/luals/"] = { unused_args = false, unused = false, max_line_length = false }
