@@ -157,6 +157,28 @@ describe("a queue watched by another", function()
     assert.are.equal(0, outer:kevent(nil, evs, 4, 0))
   end)
 
+  it("in a chain, with EV_CLEAR, passes every new event up, once, round after round", function()
+    local r, w = kt.pipe()
+    h.defer(function() kt.close(r); kt.close(w) end)
+    local chain = { h.newq(h.defer) }
+    h.apply(chain[1], h.ch(r, READ, ADD))
+    for k = 2, 4 do
+      chain[k] = h.newq(h.defer)
+      h.apply(chain[k], h.ch(chain[k - 1]:fileno(), READ, ADD + CLEAR))
+    end
+    local evs = {}
+    for _ = 1, 3 do
+      assert.are.equal(1, kt.write(w, "c"))
+      for k = #chain, 2, -1 do
+        assert.are.equal(1, chain[k]:kevent(nil, evs, 4, LONG))
+        assert.are.equal(chain[k - 1]:fileno(), evs[1].ident)
+        assert.are.equal(0, chain[k]:kevent(nil, evs, 4, 0))
+      end
+      assert.are.equal(1, chain[1]:kevent(nil, evs, 4, 0))
+      assert.is_truthy(kt.read(r, 8))
+    end
+  end)
+
   it("refuses a cycle with EINVAL, whatever its length", function()
     local q = {}
     for i = 1, 3 do q[i] = h.newq(h.defer) end

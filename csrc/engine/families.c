@@ -222,6 +222,11 @@ int kqe_queue_pending(struct kqe_queue *q, uint64_t *enqueued)
 {
 	kqe_queue_lock(q);
 	if (!q->closed) {
+		/* A round of its own: a knote delivered in q's last collection
+		 * is ready again if epoll says so.  (A thread waiting in q's
+		 * collection meanwhile has delivered nothing in it: it waits
+		 * only then, collect.c.) */
+		q->call_serial++;
 		kqe_families_poll(q);
 		/* One look at epoll, results to the ready list (no room). */
 		struct epoll_event buf[64];
