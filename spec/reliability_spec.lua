@@ -254,3 +254,30 @@ describe("a descriptor closed while a fork child keeps it", function()
     assert.are.equal("new", evs[1].udata)
   end)
 end)
+
+if kt.SIGRTMIN then
+  describe("a burst of real-time signals", function()
+    it("is counted exactly, one per kill()", function()
+      local sig = kt.SIGRTMIN + 2
+      local restore = { kt.sigstate(sig) }
+      assert(kt.signal(sig, "ignore"))
+      h.defer(function() kt.signal(sig, restore[1]) end)
+      local q = h.newq(h.defer)
+      h.apply(q, h.ch(sig, kq.EVFILT_SIGNAL, ADD))
+      local parent = kt.getpid()
+      local pid = assert(kt.fork())
+      if pid == 0 then
+        for _ = 1, 2000 do kt.kill(parent, sig) end
+        kt._exit(0)
+      end
+      assert(kt.waitpid(pid))
+      local total, evs = 0, {}
+      while total < 2000 do
+        local n = q:kevent(nil, evs, 1, LONG)
+        if n == 0 then break end
+        total = total + evs[1].data
+      end
+      assert.are.equal(2000, total)
+    end)
+  end)
+end
