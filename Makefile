@@ -276,13 +276,21 @@ SAN_ENV = LD_PRELOAD="`$(CC) -print-file-name=libasan.so` \
 	LSAN_OPTIONS=suppressions=`pwd`/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-check-asan: deps
+# Works from a fresh clone: the plain build too (exports_spec reads it),
+# and LUA_INIT makes every Lua of $(LUA)'s version that the specs start
+# (the examples) load the sanitized module, as check-native does.
+check-asan: deps all
 	mkdir -p build-asan/kq
 	$(CC) $(KQ_CFLAGS) $(SAN_FLAGS) $(LUA_CFLAGS) \
 		-o build-asan/kq/core.so $(BINDING_SRC) $(ENGINE_SRC) $(LIBFLAG)
 	$(CC) $(KQ_CFLAGS) $(SAN_FLAGS) $(LUA_CFLAGS) \
 		-o build-asan/kqtest.so csrc/testing/kqtest.c $(LIBFLAG)
-	$(SAN_ENV) $(BUSTED) $(BUSTED_LUA) --cpath="./build-asan/?.so"
+	v=`$(LUA) -e 'io.write(_VERSION)'`; \
+	init="if _VERSION == '$$v' then package.preload['kq.core'] = \
+		assert(package.loadlib('`pwd`/build-asan/kq/core.so', \
+		'luaopen_kq_core')) end"; \
+	LUA_INIT="$$init" LUA_INIT_5_2="$$init" LUA_INIT_5_3="$$init" \
+	LUA_INIT_5_4="$$init" $(SAN_ENV) $(BUSTED) $(BUSTED_LUA) --cpath="./build-asan/?.so"
 	$(MAKE) -f tests/c/Makefile check-asan
 
 # The suite under valgrind memcheck: no error, and nothing definitely or
