@@ -904,7 +904,7 @@ describe("an eventlist in loops", function()
     local q, q2 = h.newq(defer), h.newq(defer)
     local N = 3000
     for id = 1, 8 do ready_user(q2, 100000 + id) end
-    local restore_gc = h.gc_tune(1, 100)
+    local restore_gc = h.gc_tune(1, 1000)
     defer(restore_gc)
     local ran_inside = 0
     for _ = 1, 20 do
