@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -282,6 +283,74 @@ static void test_wraps(void)
 	CHECK(kqe_close(kq) == 0, "close");
 }
 
+/* ---- wake-ups at the descriptor limit ------------------------------------------ */
+
+struct waiter {
+	int kq, n, err;
+	const struct timespec *ts;
+};
+
+static void *wait_one(void *p)
+{
+	struct waiter *w = p;
+	struct kevent ev[2];
+	w->n = kqe_kevent(w->kq, NULL, 0, ev, 2, w->ts);
+	w->err = errno;
+	return NULL;
+}
+
+/* Wait until the thread blocks in the queue's epoll wait. */
+static void until_waiting(int kq)
+{
+	for (;;) {
+		struct kqe_queue *q = kqe_queue_get(kq);
+		if (q == NULL)
+			return;
+		kqe_queue_lock(q);
+		int n = q->nwaiters;
+		kqe_queue_unlock(q);
+		kqe_queue_put(q);
+		if (n > 0)
+			return;
+		struct timespec pause = { 0, 1000000 };
+		nanosleep(&pause, NULL);
+	}
+}
+
+static void test_wakes_at_limit(void)
+{
+	struct rlimit old, lim;
+	getrlimit(RLIMIT_NOFILE, &old);
+	int kq = kqe_kqueue();
+	CHECK(change(kq, 1, EVFILT_USER, EV_ADD | EV_CLEAR, 0, NULL) == 0, "user");
+	lim = old;
+	lim.rlim_cur = (rlim_t)kq_fdcount() + 8;
+	setrlimit(RLIMIT_NOFILE, &lim);
+	/* Every number below the limit taken: none is left. */
+	int spare[64], nspare = 0;
+	while (nspare < 64 && (spare[nspare] = dup(0)) >= 0)
+		nspare++;
+	CHECK(nspare < 64 && errno == EMFILE, "descriptors not used up");
+	/* Another thread's trigger wakes a waiter with no timeout. */
+	struct waiter w = { kq, 0, 0, NULL };
+	pthread_t t;
+	pthread_create(&t, NULL, wait_one, &w);
+	until_waiting(kq);
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, NULL) == 0, "trigger at the limit");
+	pthread_join(t, NULL);
+	CHECK(w.n == 1, "waiter woken by a trigger at the limit: n %d errno %d", w.n, w.err);
+	/* Closing the queue wakes a waiter with no timeout: EBADF. */
+	w.n = 0;
+	pthread_create(&t, NULL, wait_one, &w);
+	until_waiting(kq);
+	CHECK(kqe_close(kq) == 0, "close at the limit");
+	pthread_join(t, NULL);
+	CHECK(w.n < 0 && w.err == EBADF, "waiter after close: n %d errno %d", w.n, w.err);
+	while (nspare > 0)
+		close(spare[--nspare]);
+	setrlimit(RLIMIT_NOFILE, &old);
+}
+
 /* ---- two queues into each other, at once ---------------------------------------- */
 
 struct pair_arg {
@@ -340,6 +409,10 @@ int main(void)
 	f = failures;
 	test_wraps();
 	printf("%s: the collection serial and descriptor generation at their wrap\n",
+	       failures > f ? "FAIL" : "ok");
+	f = failures;
+	test_wakes_at_limit();
+	printf("%s: a waiter woken by a trigger and by close at the descriptor limit\n",
 	       failures > f ? "FAIL" : "ok");
 	f = failures;
 	test_cross_nesting();
