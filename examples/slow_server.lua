@@ -56,8 +56,11 @@ for _, a in ipairs(arg) do
 end
 
 -- The listening socket, non-blocking.
-local server = assert(socket.tcp())
-server:setoption("reuseaddr", true)
+-- tcp4/tcp6 create the socket now (tcp() waits for bind, and an option
+-- set before that would be lost).
+local server = assert((host:find(":", 1, true) and socket.tcp6
+  or socket.tcp4)())
+assert(server:setoption("reuseaddr", true))
 local ok, err = server:bind(host, port)
 if not ok then fail("cannot bind " .. host .. ":" .. port .. ": " .. err) end
 ok, err = server:listen(128)
