@@ -80,18 +80,25 @@ uint64_t kqe_queue_serial(int fd)
 	return serial;
 }
 
-static void queue_free(struct kqe_queue *q)
+/* The descriptors the ground floor made for q. */
+static void close_own(struct kqe_queue *q)
 {
-	/* Nobody else can reach q now: the floors above free their parts,
-	 * then the descriptors and tables owned here go. */
-	if (q->teardown)
-		q->teardown(q);
 	if (q->wakefd >= 0)
 		close(q->wakefd);
 	if (q->epfd >= 0)
 		close(q->epfd);
 	if (q->pubfd >= 0 && q->pubfd != q->epfd)
 		close(q->pubfd);
+	q->wakefd = q->epfd = q->pubfd = -1;
+}
+
+static void queue_free(struct kqe_queue *q)
+{
+	/* Nobody else can reach q now: the floors above free their parts,
+	 * then the descriptors and tables owned here go. */
+	if (q->teardown)
+		q->teardown(q);
+	close_own(q);
 	free(q->htab);
 	pthread_mutex_destroy(&q->wake_lock);
 	pthread_mutex_destroy(&q->lock);
@@ -241,13 +248,7 @@ void kqe_queues_atfork_child(void (*each)(struct kqe_queue *q))
 		 * kqueue is not inherited. */
 		if (each)
 			each(q);
-		if (q->wakefd >= 0)
-			close(q->wakefd);
-		if (q->epfd >= 0)
-			close(q->epfd);
-		if (q->pubfd >= 0 && q->pubfd != q->epfd)
-			close(q->pubfd);
-		q->wakefd = q->epfd = q->pubfd = -1;
+		close_own(q);
 		q->closed = true;
 		struct orphan_link *l = malloc(sizeof *l);
 		if (l) {
