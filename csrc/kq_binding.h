@@ -7,6 +7,7 @@
 #define KQ_BINDING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kq_compat.h"
 #include "kq_sys.h"
@@ -36,29 +37,33 @@
 /*
  * The queue handle.  `fd` is -1 once closed; `gen` is the fork generation
  * the queue was made in (a queue from another generation is closed, see
- * kq_queue.c); `buf` is the scratch array of struct kevent the kevent
- * binding converts changes into and receives entries in, grown with
- * realloc and freed by close/__gc.  `epoch` counts kevent and close calls:
- * Lua code can run in the middle of a kevent call (a getfd method, an
- * __index metamethod on a change table, a finaliser run by the collector),
- * and if that code uses the same queue the outer call sees the epoch move
- * and stops before touching `buf` again.
+ * kq_queue.c).  `buf` is the idle scratch array of `cap` struct kevent a
+ * kevent call converts changes into and receives entries in, or NULL
+ * while a call has taken it (kq_buffer_take): Lua code can run in the
+ * middle of a call (a getfd method, an __index, a finaliser) and make a
+ * nested call on the same queue, which then works on a buffer of its own.
  *
- * The queue's user values 1 and 2 are the udata tables `values` and
- * `mirror` (kq_kevent.c explains them).
+ * The queue's user values: 1 and 2 the udata tables `values` and `mirror`
+ * (kq_udata.c), 3 the userdata that holds `buf`, so that the collector
+ * frees it and an error thrown out of a call leaks nothing.
  */
 typedef struct kq_queue {
 	int fd;
-	unsigned long gen;
-	unsigned long epoch;
+	uint64_t gen;
 	struct kevent *buf;
 	size_t cap;
 } kq_queue;
+
+#define KQ_QUEUE_NUV 3
 
 /* kq_queue.c */
 void kq_fork_init(void);
 int kq_queue_isopen(const kq_queue *q);
 kq_queue *kq_checkqueue(lua_State *L, int arg);
+struct kevent *kq_buffer_take(lua_State *L, int qarg, kq_queue *q, size_t need,
+			      size_t *cap);
+void kq_buffer_give(lua_State *L, int qarg, kq_queue *q, int slot,
+		    struct kevent *buf, size_t cap);
 int kq_pusherror(lua_State *L, const char *what, int en);
 void kq_queue_open(lua_State *L);
 int kq_kqueue(lua_State *L);

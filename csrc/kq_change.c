@@ -3,6 +3,11 @@
  * change tables, validated and converted into struct kevent before any
  * kevent(2) call, so that a malformed changelist applies nothing.
  *
+ * Each change table is read exactly once, udata included, and nothing is
+ * anchored while they are read: an __index may raise, yield (an error
+ * here), close the queue or replace changelist entries, and all the call
+ * has made so far is garbage (doc/reference.md, "Re-entrancy").
+ *
  * Speed (bench/RESULTS.md, "Binding optimisation"): a change table without
  * a metatable is read with lua_rawget through the interned keys
  * (kq_fastchange); the general path, which may run Lua code (__index,
@@ -104,6 +109,9 @@ static lua_Integer kq_identfield(lua_State *L, int t, lua_Integer i)
 				kq_fielderror(L, i, "ident", lua_pushfstring(L,
 					"%s() returned %s, integer expected",
 					*m, luaL_typename(L, -1)));
+			/* LuaSocket's getfd() of a closed socket is -1. */
+			if (v < 0 && m == methods)
+				kq_fielderror(L, i, "ident", "closed socket");
 			lua_settop(L, top);
 			return v;
 		}
@@ -117,7 +125,7 @@ static lua_Integer kq_identfield(lua_State *L, int t, lua_Integer i)
  * Read change table `t` (entry i) into *ev.  Unknown keys are ignored:
  * change tables are often event tables handed back, or objects carrying
  * other fields, and a typo check would have to walk every table with
- * lua_next on the hot path.  udata is read later (kq_udata_anchor).
+ * lua_next on the hot path.
  */
 static void kq_setchange(lua_State *L, lua_Integer i, lua_Integer ident,
 			 lua_Integer filter, lua_Integer flags,
@@ -159,12 +167,13 @@ static void kq_tochange(lua_State *L, int t, lua_Integer i, struct kevent *ev)
  * raw and runs no Lua code) whose fields are all integers, read with
  * lua_rawget, udata included.  Anything else (a metatable, ident given as
  * a file or object, a field of another type, a float, a required field
- * missing) returns 0 having changed nothing, and kq_tochange reads the
- * table again and raises the same errors as always.  *udnil tells whether
- * the udata field is nil.
+ * missing) returns 0 having pushed and changed nothing, and kq_tochange
+ * reads the table: reading one without a metatable runs no Lua code, so
+ * nobody can tell it was read twice.  On success the udata value is
+ * pushed.
  */
 static int kq_fastchange(lua_State *L, int t, lua_Integer i,
-			 struct kevent *ev, int *udnil)
+			 struct kevent *ev)
 {
 	lua_Integer v[KQ_UV_DATA + 1];
 	int f;
@@ -191,45 +200,53 @@ static int kq_fastchange(lua_State *L, int t, lua_Integer i,
 		}
 		lua_pop(L, 1);
 	}
-	kq_pushkey(L, KQ_UV_UDATA);
-	*udnil = lua_rawget(L, t) == LUA_TNIL;
-	lua_pop(L, 1);
 	kq_setchange(L, i, v[KQ_UV_IDENT], v[KQ_UV_FILTER], v[KQ_UV_FLAGS],
 		     v[KQ_UV_FFLAGS], v[KQ_UV_DATA], ev);
+	kq_pushkey(L, KQ_UV_UDATA);
+	(void)lua_rawget(L, t);
 	return 1;
 }
 
 /*
- * Pass 1: validate and convert the whole changelist into q->buf before any
- * kevent(2) call, so a malformed changelist applies nothing.  No token is
- * made yet (an argument error would strand it); the Lua index of each
- * change rides in its udata until kq_udata_anchor.  Returns the count kept.
+ * Pass 1: the whole changelist into c->buf (the call's own) before any
+ * kevent(2) call.  No token is made yet (an error would strand it): a
+ * change's udata value goes to the table at c->pending, under the
+ * change's position, and its udata field says 1 (a value) or 0 (nil)
+ * until kq_udata_anchor.  Every change goes to the kernel, filter 0
+ * included: it is NetBSD's EVFILT_READ (kq_udata_applied has FreeBSD's
+ * skip).  Returns the count read.
  */
 size_t kq_changes_read(struct kq_call *c, size_t n)
 {
 	lua_State *L = c->L;
-	size_t i, kept = 0;
-	struct kevent ev;
+	size_t i;
 
 	for (i = 1; i <= n; i++) {
+		struct kevent *ev = &c->buf[i - 1];
+		int t;
+
 		if (lua_rawgeti(L, c->changes, (lua_Integer)i) != LUA_TTABLE)
 			luaL_argerror(L, 2, lua_pushfstring(L,
 				"changelist[%d]: table expected, got %s",
 				(int)i, luaL_typename(L, -1)));
-		int udnil = 0;
-
-		if (!kq_fastchange(L, lua_gettop(L), (lua_Integer)i, &ev,
-				   &udnil)) {
-			c->ranlua = 1;
-			kq_tochange(L, lua_gettop(L), (lua_Integer)i, &ev);
+		t = lua_gettop(L);
+		if (!kq_fastchange(L, t, (lua_Integer)i, ev)) {
+			kq_tochange(L, t, (lua_Integer)i, ev);
+			kq_pushkey(L, KQ_UV_UDATA);
+			(void)lua_gettable(L, t);
 		}
-		lua_pop(L, 1);
-		/* Every change goes to the kernel, filter 0 included: it is
-		 * NetBSD's EVFILT_READ (kq_udata_applied has FreeBSD's skip). */
-		/* -i: known to have a nil udata (see kq_udata_anchor). */
-		ev.udata = KQ_UDATA(udnil ? -(intptr_t)i : (intptr_t)i);
-		kq_guard(c);
-		c->q->buf[kept++] = ev;
+		/* The udata value is on top. */
+		if (lua_isnil(L, -1)) {
+			ev->udata = KQ_UDATA(0);
+		} else {
+			if (lua_isnil(L, c->pending)) {
+				lua_newtable(L); /* may run Lua: nothing held */
+				lua_replace(L, c->pending);
+			}
+			lua_rawseti(L, c->pending, (lua_Integer)i);
+			ev->udata = KQ_UDATA(1);
+		}
+		lua_settop(L, t - 1);
 	}
-	return kept;
+	return n;
 }

@@ -44,22 +44,6 @@
  */
 #define KQ_SENTINEL_FILTER (-32000)
 
-static void kq_reserve(struct kq_call *c, size_t n)
-{
-	kq_queue *q = c->q;
-	struct kevent *nb;
-
-	if (n <= q->cap)
-		return;
-	if (n > SIZE_MAX / sizeof *nb)
-		luaL_error(c->L, "kevent: too many changes");
-	nb = (struct kevent *)realloc(q->buf, n * sizeof *nb);
-	if (nb == NULL)
-		luaL_error(c->L, "kevent: not enough memory");
-	q->buf = nb;
-	q->cap = n;
-}
-
 /* ---- timeout --------------------------------------------------------- */
 
 /*
@@ -115,10 +99,86 @@ static void kq_remaining(const struct timespec *deadline, struct timespec *left)
 
 /* ---- the call -------------------------------------------------------- */
 
+/* kq_apply/kq_collect: the queue was closed, or this is a fork child,
+ * before a kevent(2) call (doc/reference.md, "Re-entrancy"). */
+#define KQ_CLOSED (-2)
+
 /*
- * Apply changes [0, n) of q->buf as the file comment says.  Returns -1
- * when done (all applied, or stopped by a receipt without room), or an
- * errno for the triple.
+ * Write the first k entries at c->buf[c->outbase], whose udata values are
+ * the k stack slots above `base`, then drop those slots.  Writing may run
+ * Lua code (allocations run finalisers), which may use this queue: it can
+ * no longer touch these entries (this call's buffer) or their values.
+ */
+static void kq_output(struct kq_call *c, int base, size_t k)
+{
+	size_t m;
+
+	for (m = 0; m < k; m++) {
+		int ud = base + 1 + (int)m;
+
+		kq_entry_put(c, &c->buf[c->outbase + m],
+			     lua_isnil(c->L, ud) ? 0 : ud);
+	}
+	lua_settop(c->L, base);
+}
+
+/* Changes [i, i + chunk) with room for an entry each (see the file
+ * comment).  -1 when done, an errno, or KQ_CLOSED. */
+static int kq_apply_chunk(struct kq_call *c, size_t i, size_t chunk, size_t n)
+{
+	lua_State *L = c->L;
+	struct kevent save, *b = c->buf;
+	struct timespec zero = {0, 0};
+	int r, en, base;
+	size_t j, k = 0;
+
+	if (!kq_queue_isopen(c->q)) {
+		kq_udata_unsubmitted(c, i, n);
+		return KQ_CLOSED;
+	}
+	/* Slot i + chunk exists: the buffer has n + 1 change slots.  Borrow
+	 * it for the sentinel. */
+	save = b[i + chunk];
+	EV_SET(&b[i + chunk], 0, KQ_SENTINEL_FILTER, EV_ADD, 0, 0, NULL);
+	r = kevent(c->q->fd, b + i, (int)chunk + 1, b + c->outbase,
+		   (int)chunk + 1, &zero);
+	en = errno;
+	b[i + chunk] = save;
+	if (r < 0) {
+		kq_udata_unsubmitted(c, i, n);
+		return en;
+	}
+	/* The bookkeeping runs no Lua code: every entry's udata value is
+	 * pushed before its token may be released. */
+	base = lua_gettop(L);
+	for (j = 0; j < chunk; j++) {
+		const struct kevent *ch = &b[i + j], *e = NULL;
+
+		if (k < (size_t)r) {
+			e = &b[c->outbase + k];
+			if (!((e->flags & EV_ERROR) && e->ident == ch->ident &&
+			      e->filter == ch->filter && e->udata == ch->udata))
+				e = NULL;
+		}
+		if (e != NULL) {
+			k++;
+			kq_udata_push(c, kq_udata_token(ch));
+		}
+		if (e != NULL && e->data != 0)
+			kq_udata_failed(c, ch, e->data);
+		else
+			kq_udata_applied(c, ch);
+	}
+	kq_output(c, base, k);
+	return -1;
+}
+
+/*
+ * Apply changes [0, n) of c->buf as the file comment says.  Returns -1
+ * when done (all applied, or stopped by a receipt without room), an errno
+ * for the triple, or KQ_CLOSED.  Before every kevent(2) call the queue
+ * must still be open and of this process: Lua code run while entries
+ * were written may have closed it, or forked.
  */
 static int kq_apply(struct kq_call *c, size_t n, lua_Integer nevents)
 {
@@ -128,80 +188,34 @@ static int kq_apply(struct kq_call *c, size_t n, lua_Integer nevents)
 		lua_Integer room = nevents - c->written;
 
 		if (room > 0) {
-			size_t chunk = n - i, j;
-			struct kevent save, *b;
-			struct timespec zero = {0, 0};
-			int r, k = 0, en;
+			size_t chunk = n - i;
+			int r;
 
 			if ((lua_Integer)chunk > room)
 				chunk = (size_t)room;
 			if (chunk > KQ_BUFMAX)
 				chunk = KQ_BUFMAX;
-			kq_guard(c);
-			b = c->q->buf;
-			/* Slot i + chunk exists: the buffer has n + 1 change
-			 * slots.  Borrow it for the sentinel. */
-			save = b[i + chunk];
-			EV_SET(&b[i + chunk], 0, KQ_SENTINEL_FILTER, EV_ADD, 0,
-			       0, NULL);
-			r = kevent(c->q->fd, b + i, (int)chunk + 1,
-				   b + c->outbase, (int)chunk + 1, &zero);
-			en = errno;
-			b[i + chunk] = save;
-			if (r < 0) {
-				kq_udata_unsubmitted(c, i, n);
-				return en;
-			}
-			for (j = 0; j < chunk; j++) {
-				struct kevent ch, e;
-				int has = 0;
-
-				kq_guard(c);
-				ch = c->q->buf[i + j];
-				e = ch;
-				if (k < r) {
-					e = c->q->buf[c->outbase + (size_t)k];
-					has = (e.flags & EV_ERROR) &&
-					      e.ident == ch.ident &&
-					      e.filter == ch.filter &&
-					      e.udata == ch.udata;
-				}
-				if (has) {
-					k++;
-					int ud = kq_udata_push(c,
-							      kq_udata_token(&ch));
-
-					kq_entry_put(c, &e, ud);
-					if (ud != 0)
-						lua_pop(c->L, 1);
-				}
-				if (has && e.data != 0)
-					kq_udata_failed(c, &ch, e.data);
-				else
-					kq_udata_applied(c, &ch);
-			}
+			r = kq_apply_chunk(c, i, chunk, n);
+			if (r != -1)
+				return r;
 			i += chunk;
+		} else if (!kq_queue_isopen(c->q)) {
+			kq_udata_unsubmitted(c, i, n);
+			return KQ_CLOSED;
 		} else if (KQ_SYS_COUNTED) {
 			/* The engine tells where it stopped, so the rest of the
 			 * list goes in one call with the same outcome. */
-			struct kevent ch;
 			int r, en, applied = 0;
 			size_t j;
 
-			kq_guard(c);
-			r = kq_sys_kevent_counted(c->q->fd, c->q->buf + i,
+			r = kq_sys_kevent_counted(c->q->fd, c->buf + i,
 						  (int)(n - i), &applied);
 			en = errno;
-			for (j = 0; j < (size_t)applied; j++) {
-				kq_guard(c);
-				ch = c->q->buf[i + j];
-				kq_udata_applied(c, &ch);
-			}
+			for (j = 0; j < (size_t)applied; j++)
+				kq_udata_applied(c, &c->buf[i + j]);
 			i += (size_t)applied;
 			if (r < 0) {
-				kq_guard(c);
-				ch = c->q->buf[i];
-				kq_udata_failed(c, &ch, en);
+				kq_udata_failed(c, &c->buf[i], en);
 				kq_udata_unsubmitted(c, i + 1, n);
 				return en;
 			}
@@ -209,21 +223,19 @@ static int kq_apply(struct kq_call *c, size_t n, lua_Integer nevents)
 			kq_udata_unsubmitted(c, i, n);
 			return -1;
 		} else {
-			struct kevent ch;
+			const struct kevent *ch = &c->buf[i];
 			int r, en;
 
-			kq_guard(c);
-			ch = c->q->buf[i];
-			r = kevent(c->q->fd, &ch, 1, NULL, 0, NULL);
+			r = kevent(c->q->fd, ch, 1, NULL, 0, NULL);
 			en = errno;
 			i++;
 			if (r < 0) {
-				kq_udata_failed(c, &ch, en);
+				kq_udata_failed(c, ch, en);
 				kq_udata_unsubmitted(c, i, n);
 				return en;
 			}
-			kq_udata_applied(c, &ch);
-			if (ch.flags & EV_RECEIPT) {
+			kq_udata_applied(c, ch);
+			if (ch->flags & EV_RECEIPT) {
 				/* Applied, no room for its receipt: stop
 				 * (semantics 2.2; kq returns the count). */
 				kq_udata_unsubmitted(c, i, n);
@@ -234,14 +246,14 @@ static int kq_apply(struct kq_call *c, size_t n, lua_Integer nevents)
 	return -1;
 }
 
-/* Collect events into the eventlist; returns the count or -1 (errno in
- * *en).  EINTR is retried with the time remaining: no change is ever
- * submitted twice, since collection passes none. */
+/* Collect events into the eventlist; returns the count, -1 (errno in
+ * *en) or KQ_CLOSED.  EINTR is retried with the time remaining: no change
+ * is ever submitted twice, since collection passes none. */
 static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
 		      int *en)
 {
 	struct timespec deadline, left;
-	int r, k;
+	int r, k, base;
 
 	if (tsp != NULL && (tsp->tv_sec != 0 || tsp->tv_nsec != 0)) {
 		kq_now(&deadline);
@@ -253,8 +265,9 @@ static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
 		}
 	}
 	for (;;) {
-		kq_guard(c);
-		r = kevent(c->q->fd, NULL, 0, c->q->buf + c->outbase, cap, tsp);
+		if (!kq_queue_isopen(c->q))
+			return KQ_CLOSED;
+		r = kevent(c->q->fd, NULL, 0, c->buf + c->outbase, cap, tsp);
 		*en = errno;
 		if (r >= 0 || *en != EINTR)
 			break;
@@ -265,22 +278,36 @@ static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
 	}
 	if (r < 0)
 		return -1;
+	/* Every value pushed and every ONESHOT anchor dropped before any Lua
+	 * code can run (kq_output). */
+	base = lua_gettop(c->L);
 	for (k = 0; k < r; k++) {
-		struct kevent ev;
-		lua_Integer token;
-		int ud;
+		const struct kevent *ev = &c->buf[c->outbase + (size_t)k];
 
-		kq_guard(c);
-		ev = c->q->buf[c->outbase + (size_t)k];
-		token = kq_udata_token(&ev);
-		/* Pushed first: a release below frees values[token]. */
-		ud = kq_udata_push(c, token);
-		kq_udata_delivered(c, &ev);
-		kq_entry_put(c, &ev, ud);
-		if (ud != 0)
-			lua_pop(c->L, 1);
+		kq_udata_push(c, kq_udata_token(ev));
+		kq_udata_delivered(c, ev);
 	}
+	kq_output(c, base, (size_t)r);
 	return r;
+}
+
+/* The call's result: its buffer goes back to the queue first. */
+static int kq_done(struct kq_call *c, lua_Integer n, int en)
+{
+	kq_buffer_give(c->L, 1, c->q, c->bufslot, c->buf, c->bufcap);
+	if (en >= 0)
+		return kq_pusherror(c->L, "kevent", en);
+	lua_pushinteger(c->L, n);
+	return 1;
+}
+
+/* Closed mid-call: what was written is returned, else EBADF, as kevent(2)
+ * answers for a descriptor closed by another thread. */
+static int kq_closed(struct kq_call *c)
+{
+	if (c->written > 0)
+		return kq_done(c, c->written, -1);
+	return kq_done(c, 0, EBADF);
 }
 
 /*
@@ -317,7 +344,6 @@ static int kq_kevent(lua_State *L)
 	memset(&c, 0, sizeof c);
 	c.L = L;
 	c.q = q;
-	c.epoch = ++q->epoch;
 	if (!lua_isnoneornil(L, 2)) {
 		luaL_checktype(L, 2, LUA_TTABLE);
 		c.changes = 2;
@@ -334,10 +360,10 @@ static int kq_kevent(lua_State *L)
 		      "table expected when nevents > 0");
 	cap = nevents > KQ_BUFMAX ? KQ_BUFMAX : (int)nevents;
 	lua_settop(L, KQ_NARGS);
-	/* The keys, the four slots below, the four of a kq.eventlist and the
-	 * temporaries of one entry or change exceed the LUA_MINSTACK slots a
-	 * C function gets. */
-	luaL_checkstack(L, KQ_UV_LAZYNAME + 8 + 16, "kevent");
+	/* The keys, the six slots below, the four of a kq.eventlist, the
+	 * temporaries of one entry or change, and one udata value per entry
+	 * of one kevent(2) call (kq_output). */
+	luaL_checkstack(L, KQ_UV_LAZYNAME + 10 + 16 + cap, "kevent");
 	{
 		int k;
 
@@ -353,6 +379,8 @@ static int kq_kevent(lua_State *L)
 	c.msub = lua_gettop(L);
 	lua_pushnil(L);
 	c.lazymt = lua_gettop(L);
+	lua_pushnil(L);
+	c.pending = lua_gettop(L);
 	if (c.events != 0)
 		c.isviews = kq_views_begin(L, &c.views, c.events,
 					   kq_key(KQ_UV_IDENT));
@@ -362,37 +390,37 @@ static int kq_kevent(lua_State *L)
 		luaL_argerror(L, 2, "too many changes");
 	/* Changes, one spare slot for the sentinel, then the output. */
 	c.outbase = nraw + 1;
-	kq_reserve(&c, nraw + 1 + (size_t)cap + 1);
+	c.buf = kq_buffer_take(L, 1, q, nraw + 1 + (size_t)cap + 1, &c.bufcap);
+	c.bufslot = lua_gettop(L);
 	n = c.changes ? kq_changes_read(&c, nraw) : 0;
 	kq_udata_anchor(&c, n);
 
 	en = kq_apply(&c, n, nevents);
+	if (en == KQ_CLOSED)
+		return kq_closed(&c);
 	if (en >= 0)
-		return kq_pusherror(L, "kevent", en);
+		return kq_done(&c, 0, en);
 	/* Entries written: return them at once, collecting nothing and never
 	 * waiting (semantics 2.1 step 4). */
-	if (c.written > 0) {
-		lua_pushinteger(L, c.written);
-		return 1;
-	}
+	if (c.written > 0)
+		return kq_done(&c, c.written, -1);
 	/* nevents 0: at once; the timeout is ignored, not even validated. */
-	if (nevents == 0) {
-		lua_pushinteger(L, 0);
-		return 1;
-	}
+	if (nevents == 0)
+		return kq_done(&c, 0, -1);
 	{
 		struct timespec ts, *tsp = kq_totimeout(L, 5, &ts);
 		int r = kq_collect(&c, cap, tsp, &en);
 
+		if (r == KQ_CLOSED)
+			return kq_closed(&c);
 		if (r < 0)
-			return kq_pusherror(L, "kevent", en);
-		lua_pushinteger(L, r);
-		return 1;
+			return kq_done(&c, 0, en);
+		return kq_done(&c, r, -1);
 	}
 }
 
 /*
- * lib.kevent = kq_kevent with its upvalues (see the enum at the top).
+ * lib.kevent = kq_kevent with its upvalues (kq_kevent.h).
  * Expects the library table on top; the kq.queue metatable must exist.
  * registry[KQ_LAZY_MT] is made here if missing and shared by every load
  * of the module, so event tables filled by an earlier load stay ours.

@@ -39,14 +39,23 @@ enum {
 #define kq_key(k) (KQ_NARGS + (k))
 #define kq_pushkey(L, k) lua_pushvalue((L), kq_key(k))
 
-/* The mirror's value for a knote whose udata is nil (kq_mirrorget). */
+/* The mirror's value for a knote whose udata is nil (kq_knote_token). */
 #define KQ_NILKNOTE ((lua_Integer)-1)
 
-/* Stack slots used throughout one call. */
+/*
+ * One call: its scratch buffer and the stack slots it uses throughout.
+ * Lua code runs at known points only (doc/reference.md, "Re-entrancy"):
+ * while change tables are read, while the mirror's tables are made before
+ * the first token, and while entries are written.  Everything between a
+ * kevent(2) call and the bookkeeping of its results runs none, so the
+ * mirror always matches what the kernel was last told.
+ */
 struct kq_call {
 	lua_State *L;
 	kq_queue *q;
-	unsigned long epoch;
+	struct kevent *buf; /* this call's own (kq_buffer_take) */
+	size_t bufcap;
+	int bufslot;     /* the userdata holding buf */
 	int changes;     /* argument 2, or 0 */
 	int events;      /* argument 3, or 0 */
 	int values;      /* the values table */
@@ -54,26 +63,17 @@ struct kq_call {
 	int msub;        /* mirror[msubfilter] or nil, when msubok */
 	int msubok;
 	short msubfilter;
+	int pending;     /* udata values read in pass 1, by change; nil if none */
+	size_t anchored; /* changes whose token kq_udata_anchor made, */
+	size_t nanchor;  /* of this many */
 	int lazymt;      /* the lazy metatable of kind lazykind, when lazyok */
 	int lazyok;
 	uint64_t lazykind;
-	int ranlua;      /* pass 1 took the general path (Lua may have run) */
-	size_t outbase;  /* first output slot in q->buf */
+	size_t outbase;  /* first output slot in buf */
 	lua_Integer written; /* entries written to the eventlist so far */
 	int isviews;     /* the eventlist is a kq.eventlist (kq_view.c) */
 	struct kq_views views;
 };
-
-/*
- * Lua code may run between two uses of q->buf (a getfd method, an __index
- * on a change table, a finaliser run by an allocation).  If it used this
- * queue (kevent, close) the buffer may have moved or been freed: stop.
- */
-static inline void kq_guard(struct kq_call *c)
-{
-	if (c->q->epoch != c->epoch)
-		luaL_error(c->L, "kqueue used or closed during a kevent call on it");
-}
 
 /* kq_change.c */
 size_t kq_changes_read(struct kq_call *c, size_t n);
@@ -86,7 +86,7 @@ static inline lua_Integer kq_udata_token(const struct kevent *ev)
 void kq_udata_anchor(struct kq_call *c, size_t n);
 void kq_udata_release(struct kq_call *c, lua_Integer token);
 void kq_udata_unsubmitted(struct kq_call *c, size_t from, size_t n);
-int kq_udata_push(struct kq_call *c, lua_Integer token);
+void kq_udata_push(struct kq_call *c, lua_Integer token);
 void kq_udata_applied(struct kq_call *c, const struct kevent *ch);
 void kq_udata_failed(struct kq_call *c, const struct kevent *ch, int64_t en);
 void kq_udata_delivered(struct kq_call *c, const struct kevent *ev);

@@ -19,7 +19,7 @@
  * closed.  It holds no Lua value, so several Lua states (and busted's
  * reloads of the opener) can share it.
  */
-static volatile unsigned long kq_generation = 1;
+static volatile uint64_t kq_generation = 1; /* 64 bits: never wraps */
 static int kq_fork_registered;
 
 static void kq_atfork_child(void)
@@ -76,12 +76,62 @@ static void kq_queue_shut(kq_queue *q)
 	int mine = q->gen == kq_generation;
 
 	q->fd = -1;
-	q->epoch++;
 	if (fd >= 0 && mine)
 		(void)kq_sys_close(fd);
-	free(q->buf);
+	/* The buffer is user value 3: the collector frees it. */
 	q->buf = NULL;
 	q->cap = 0;
+}
+
+/*
+ * A kevent call's own scratch buffer of at least `need` entries: the
+ * queue's idle one if big enough, taken (q->buf is NULL until given back,
+ * so a nested call on the queue makes its own), else a new one.  Either
+ * way the userdata holding it is pushed, so the call's stack keeps it
+ * alive whatever happens to the queue meanwhile.  *cap is its size.
+ */
+struct kevent *kq_buffer_take(lua_State *L, int qarg, kq_queue *q, size_t need,
+			      size_t *cap)
+{
+	struct kevent *b;
+	size_t n;
+
+	if (q->buf != NULL && q->cap >= need) {
+		b = q->buf;
+		*cap = q->cap;
+		q->buf = NULL;
+		q->cap = 0;
+		(void)kq_getiuservalue(L, qarg, 3);
+		return b;
+	}
+	/* Small calls share one size; a need that outgrows the idle buffer
+	 * at least doubles it, so a growing need allocates log(n) times. */
+	n = need < 64 ? 64 : need;
+	if (need > q->cap && n / 2 < q->cap)
+		n = q->cap * 2;
+	if (n > SIZE_MAX / sizeof *b)
+		luaL_error(L, "kevent: too many changes");
+	b = (struct kevent *)kq_newuserdatauv(L, n * sizeof *b, 0);
+	*cap = n;
+	return b;
+}
+
+/*
+ * The end of a call: its buffer (the userdata at `slot`) becomes the
+ * queue's idle one, unless the queue was closed meanwhile or a nested call
+ * already left one at least as big.  The user value is set every time: a
+ * nested call that took the idle buffer and ended with an error never
+ * gave it back, and only the user value keeps a buffer alive.
+ */
+void kq_buffer_give(lua_State *L, int qarg, kq_queue *q, int slot,
+		    struct kevent *buf, size_t cap)
+{
+	if (!kq_queue_isopen(q) || (q->buf != NULL && q->cap >= cap))
+		return;
+	lua_pushvalue(L, slot);
+	kq_setiuservalue(L, qarg, 3);
+	q->buf = buf;
+	q->cap = cap;
 }
 
 int kq_kqueue(lua_State *L)
@@ -91,14 +141,14 @@ int kq_kqueue(lua_State *L)
 
 	/* Closed first, metatable set, then the system call: a memory error
 	 * can never leave a half-built handle (liolib.c newprefile). */
-	q = (kq_queue *)kq_newuserdatauv(L, sizeof *q, 2);
+	q = (kq_queue *)kq_newuserdatauv(L, sizeof *q, KQ_QUEUE_NUV);
 	q->fd = -1;
 	q->gen = kq_generation;
-	q->epoch = 0;
 	q->buf = NULL;
 	q->cap = 0;
 	luaL_setmetatable(L, KQ_QUEUE_MT);
-	/* The udata anchors (kq_kevent.c): values, mirror. */
+	/* The udata anchors (kq_udata.c): values, mirror.  User value 3,
+	 * the scratch buffer, comes with the first kevent call. */
 	lua_newtable(L);
 	kq_setiuservalue(L, -2, 1);
 	lua_newtable(L);
@@ -136,6 +186,8 @@ int kq_close(lua_State *L)
 	kq_setiuservalue(L, 1, 1);
 	lua_pushnil(L);
 	kq_setiuservalue(L, 1, 2);
+	lua_pushnil(L);
+	kq_setiuservalue(L, 1, 3);
 	lua_pushboolean(L, 1);
 	return 1;
 }

@@ -26,37 +26,62 @@
 
 #include "kq_kevent.h"
 
-/* Pass 2: a fresh token for every kept change (see the file comment):
- * a luaL_ref for a udata, -(j + 1) for a nil one. */
+static int kq_knote_sub(struct kq_call *c, short filter, int create);
+
+/* The protected part of kq_udata_anchor: arguments values, pending, and
+ * the call as a light userdata.  luaL_ref runs no Lua code; it can only
+ * fail for memory, which the caller then cleans up after. */
+static int kq_udata_anchor_refs(lua_State *L)
+{
+	struct kq_call *c = (struct kq_call *)lua_touserdata(L, 3);
+	size_t j;
+
+	for (j = c->anchored; j < c->nanchor; j++) {
+		intptr_t token = -(intptr_t)(j + 1);
+
+		if ((intptr_t)c->buf[j].udata == 1) {
+			lua_rawgeti(L, 2, (lua_Integer)(j + 1));
+			token = luaL_ref(L, 1);
+		}
+		c->buf[j].udata = KQ_UDATA(token);
+		c->anchored = j + 1;
+	}
+	return 0;
+}
+
+/*
+ * Pass 2: a fresh token for each of the n changes read (see the file
+ * comment): a luaL_ref for a udata, -(j + 1) for a nil one.  First the
+ * mirror's table of every filter in the list is made, the last time this
+ * call can run Lua code before the kernel hears of it; then the tokens,
+ * which run none.  A memory error while making them releases those made
+ * and raises: nothing was applied, nothing stays anchored.
+ */
 void kq_udata_anchor(struct kq_call *c, size_t n)
 {
 	lua_State *L = c->L;
 	size_t j;
+	int status;
 
-	for (j = 0; j < n; j++) {
-		intptr_t idx, token;
-
-		kq_guard(c);
-		idx = (intptr_t)c->q->buf[j].udata;
-		/* A nil udata seen by kq_fastchange stays nil unless Lua code
-		 * ran since (it runs only on the general path). */
-		if (idx < 0 && !c->ranlua) {
-			c->q->buf[j].udata = KQ_UDATA(-(intptr_t)(j + 1));
-			continue;
-		}
-		if (idx < 0)
-			idx = -idx;
-		lua_rawgeti(L, c->changes, (lua_Integer)idx);
-		kq_pushkey(L, KQ_UV_UDATA);
-		if (lua_gettable(L, -2) == LUA_TNIL) {
-			token = -(intptr_t)(j + 1);
-			lua_pop(L, 2);
-		} else {
-			token = luaL_ref(L, c->values);
-			lua_pop(L, 1);
-		}
-		kq_guard(c);
-		c->q->buf[j].udata = KQ_UDATA(token);
+	for (j = 0; j < n; j++)
+		(void)kq_knote_sub(c, c->buf[j].filter, 1);
+	c->anchored = 0;
+	c->nanchor = n;
+	if (lua_isnil(L, c->pending)) { /* no udata at all: no luaL_ref */
+		for (j = 0; j < n; j++)
+			c->buf[j].udata = KQ_UDATA(-(intptr_t)(j + 1));
+		c->anchored = n;
+		return;
+	}
+	lua_pushcfunction(L, kq_udata_anchor_refs);
+	lua_pushvalue(L, c->values);
+	lua_pushvalue(L, c->pending);
+	lua_pushlightuserdata(L, c);
+	status = lua_pcall(L, 3, 0, 0);
+	if (status != 0) {
+		for (j = 0; j < c->anchored; j++)
+			kq_udata_release(c, kq_udata_token(&c->buf[j]));
+		lua_error(L);
 	}
 }
 
@@ -67,14 +92,14 @@ void kq_udata_release(struct kq_call *c, lua_Integer token)
 		luaL_unref(c->L, c->values, (int)token);
 }
 
-/* Push values[token] and return its slot, for kq_entry_put; 0 and nothing
- * pushed for a nil udata (token <= 0). */
-int kq_udata_push(struct kq_call *c, lua_Integer token)
+/* Push values[token], nil for a nil udata (token <= 0).  Runs no Lua code
+ * (the caller has room on the stack). */
+void kq_udata_push(struct kq_call *c, lua_Integer token)
 {
 	if (token <= 0)
-		return 0;
-	lua_rawgeti(c->L, c->values, token);
-	return lua_gettop(c->L);
+		lua_pushnil(c->L);
+	else
+		lua_rawgeti(c->L, c->values, token);
 }
 
 /* Make slot c->msub hold mirror[filter] (created when `create`) or nil;
@@ -208,8 +233,6 @@ void kq_udata_delivered(struct kq_call *c, const struct kevent *ev)
  * submitted. */
 void kq_udata_unsubmitted(struct kq_call *c, size_t from, size_t n)
 {
-	for (; from < n; from++) {
-		kq_guard(c);
-		kq_udata_release(c, kq_udata_token(&c->q->buf[from]));
-	}
+	for (; from < n; from++)
+		kq_udata_release(c, kq_udata_token(&c->buf[from]));
 }
