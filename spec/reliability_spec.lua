@@ -100,7 +100,7 @@ describe("at the descriptor limit", function()
 end)
 
 if kq.backend == "linux" then
-  describe("a fork child (engine)", function()
+  describe("a fork child (engine) #pidfd", function()
     it("holds none of the queue's descriptors, as on FreeBSD", function()
       local base = h.fdcount()
       local a = h.pair(h.defer)
