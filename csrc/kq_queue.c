@@ -14,12 +14,15 @@
 /*
  * A kqueue is not inherited across fork (FreeBSD kqueue_fork.c): in the
  * child every queue must report closed, and the child must never close
- * the old number, which may by now name something else (libuv #1583).  A
- * child handler bumps this counter; a queue made in another generation is
- * closed.  It holds no Lua value, so several Lua states (and busted's
- * reloads of the opener) can share it.
+ * the old number, which may by now name something else (libuv #1583).
+ * Forks move this counter; a queue made in another generation is closed.
+ * They are seen through a byte the system zeroes in a fork child
+ * (kq_sys.h), or where there is none through pthread_atfork.  It holds no
+ * Lua value, so several Lua states (and busted's reloads of the opener)
+ * can share it.
  */
 static volatile uint64_t kq_generation = 1; /* 64 bits: never wraps */
+static volatile unsigned char *kq_alive;    /* 1 here, 0 in a fork child */
 static int kq_fork_registered;
 
 static void kq_atfork_child(void)
@@ -27,21 +30,34 @@ static void kq_atfork_child(void)
 	kq_generation++;
 }
 
-/* Called by every run of the opener; registers the handler once.  Two Lua
- * states opening kq at the same moment in two threads could register it
- * twice, which is harmless: a child then sees the generation move by two.
- * (No pthread_once: it needs libpthread on older C libraries.) */
+/* The generation now.  A fork child is the process's only thread, so the
+ * first look there moves the counter and marks the byte again. */
+static uint64_t kq_gen(void)
+{
+	if (kq_alive != NULL && *kq_alive == 0) {
+		*kq_alive = 1;
+		kq_generation++;
+	}
+	return kq_generation;
+}
+
+/* Called by every run of the opener; sets up once.  Two Lua states
+ * opening kq at the same moment in two threads could do it twice, which
+ * is harmless: a child then sees the generation move by two.  (No
+ * pthread_once: it needs libpthread on older C libraries.) */
 void kq_fork_init(void)
 {
 	if (!kq_fork_registered) {
 		kq_fork_registered = 1;
-		(void)pthread_atfork(NULL, NULL, kq_atfork_child);
+		kq_alive = kq_sys_fork_marker();
+		if (kq_alive == NULL)
+			(void)pthread_atfork(NULL, NULL, kq_atfork_child);
 	}
 }
 
 int kq_queue_isopen(const kq_queue *q)
 {
-	return q->fd >= 0 && q->gen == kq_generation;
+	return q->fd >= 0 && q->gen == kq_gen();
 }
 
 /* The error triple of section 6 of style.md: fail, "what: strerror", errno.
@@ -73,7 +89,7 @@ kq_queue *kq_checkqueue(lua_State *L, int arg)
 static void kq_queue_shut(kq_queue *q)
 {
 	int fd = q->fd;
-	int mine = q->gen == kq_generation;
+	int mine = q->gen == kq_gen();
 
 	q->fd = -1;
 	if (fd >= 0 && mine)
@@ -143,7 +159,7 @@ int kq_kqueue(lua_State *L)
 	 * can never leave a half-built handle (liolib.c newprefile). */
 	q = (kq_queue *)kq_newuserdatauv(L, sizeof *q, KQ_QUEUE_NUV);
 	q->fd = -1;
-	q->gen = kq_generation;
+	q->gen = kq_gen();
 	q->buf = NULL;
 	q->cap = 0;
 	luaL_setmetatable(L, KQ_QUEUE_MT);

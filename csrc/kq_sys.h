@@ -182,4 +182,45 @@ static inline int kq_sys_event_data(uintptr_t ident, int filter,
 #define KQ_EV_KEEPUDATA 0
 #endif
 
+/*
+ * A byte that reads 0 in a fork child, NULL where the system cannot make
+ * one (kq_queue.c then counts forks with pthread_atfork).  It is needed
+ * on FreeBSD, whose libc runs atfork handlers only when libthr is loaded,
+ * which a plain `lua` does not do: a fork child would go on using the
+ * parent's queue number, which FreeBSD does not even give it.  A page
+ * inherited as zeros tells instead, at the cost of one load: minherit
+ * INHERIT_ZERO (FreeBSD 12 and later), MAP_INHERIT_ZERO (OpenBSD,
+ * NetBSD), madvise MADV_WIPEONFORK (Linux 4.14 and later, so that the
+ * same code runs in every test here).  macOS: atfork, which always runs.
+ */
+#include <sys/mman.h>
+static inline volatile unsigned char *kq_sys_fork_marker(void)
+{
+	const size_t len = 4096; /* rounded up to a page by the system */
+	void *p;
+	int r;
+
+#if defined(INHERIT_ZERO) || defined(MAP_INHERIT_ZERO) || defined(MADV_WIPEONFORK)
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#if defined(INHERIT_ZERO)
+	r = minherit(p, len, INHERIT_ZERO);
+#elif defined(MAP_INHERIT_ZERO)
+	r = minherit(p, len, MAP_INHERIT_ZERO);
+#else
+	r = madvise(p, len, MADV_WIPEONFORK);
+#endif
+	if (r != 0) {
+		(void)munmap(p, len);
+		return NULL;
+	}
+	*(volatile unsigned char *)p = 1;
+	return (volatile unsigned char *)p;
+#else
+	(void)len, (void)p, (void)r;
+	return NULL;
+#endif
+}
+
 #endif

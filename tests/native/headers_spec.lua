@@ -25,20 +25,22 @@ local OUT = "build/headers"
 -- for (a 32-bit one where the system has it: pointer-sized udata), and
 -- the symbols its objects must import: the queue is created close-on-exec
 -- where the system can (so plain kqueue() is not called there), and
--- NetBSD's kevent is the versioned __kevent50.
+-- NetBSD's kevent is the versioned __kevent50; a fork is seen through a
+-- page inherited as zeros (minherit) where the system has one, else
+-- through pthread_atfork (kq_sys.h, kq_sys_fork_marker).
 local SYSTEMS = {
   freebsd14 = { targets = { "x86_64-unknown-freebsd14.0", "i386-unknown-freebsd14.0" },
-    create = "kqueuex", kevent = "kevent" },
+    create = "kqueuex", kevent = "kevent", fork = "minherit" },
   freebsd15 = { targets = { "x86_64-unknown-freebsd15.0", "aarch64-unknown-freebsd15.0" },
-    create = "kqueuex", kevent = "kevent" },
+    create = "kqueuex", kevent = "kevent", fork = "minherit" },
   macos = { targets = { "x86_64-apple-macos11", "arm64-apple-macos11" },
-    create = "kqueue", kevent = "kevent", prefix = "_" },
+    create = "kqueue", kevent = "kevent", prefix = "_", fork = "pthread_atfork" },
   openbsd7 = { targets = { "x86_64-unknown-openbsd7.8" },
-    create = "kqueue1", kevent = "kevent" },
+    create = "kqueue1", kevent = "kevent", fork = "minherit" },
   netbsd9 = { targets = { "x86_64-unknown-netbsd9.0", "i386-unknown-netbsd9.0" },
-    create = "kqueue1", kevent = "__kevent50" },
+    create = "kqueue1", kevent = "__kevent50", fork = "minherit" },
   netbsd10 = { targets = { "x86_64-unknown-netbsd10.0" },
-    create = "kqueue1", kevent = "__kevent50" },
+    create = "kqueue1", kevent = "__kevent50", fork = "minherit" },
   engine = { dir = "host" },
 }
 
@@ -95,6 +97,7 @@ describe("the binding compiled for", function()
         end
         assert.is_true(imports[sys.create], "creates its queue with " .. sys.create)
         assert.is_true(imports[sys.kevent], "calls " .. sys.kevent)
+        assert.is_true(imports[sys.fork], "sees a fork through " .. sys.fork)
         if sys.create ~= "kqueue" then
           assert.is_nil(imports.kqueue, "plain kqueue() where " .. sys.create .. " exists")
         end
