@@ -1,6 +1,7 @@
 -- The examples/ programs, each run as a separate process (io.popen) from
 -- the repository root, with their output checked exactly.
 local socket = require("socket")
+local kq = require("kq")
 local h = require("spec.helper")
 local finally = h.finally -- keeps every cleanup (busted keeps the last)
 
@@ -366,15 +367,18 @@ describe("examples/child_processes.lua", function()
 end)
 
 describe("examples/signals.lua", function()
-  it("counts the signals it sends itself", function()
-    local out, err, code = run("signals.lua")
-    assert.are.equal(lines(
-      "SIGUSR1: sent 3, counted 3",
-      "SIGUSR2: sent 1, counted 1",
-      "done"), out)
-    assert.are.equal("", err)
-    assert.are.equal(0, code)
-  end)
+  -- On a native kqueue the recipe needs luaposix to ignore the signals.
+  if kq.backend == "linux" or pcall(require, "posix.signal") then
+    it("counts the signals it sends itself", function()
+      local out, err, code = run("signals.lua")
+      assert.are.equal(lines(
+        "SIGUSR1: sent 3, counted 3",
+        "SIGUSR2: sent 1, counted 1",
+        "done"), out)
+      assert.are.equal("", err)
+      assert.are.equal(0, code)
+    end)
+  end
 end)
 
 describe("examples/file_watcher.lua", function()
