@@ -148,6 +148,28 @@ describe("idents", function()
     assert.matches("changelist%[1%]%.ident: number has no integer representation",
       err(kq.kevent, q, { { ident = 0.5, filter = USER, flags = ADD } }))
   end)
+
+  -- Where numbers are doubles an integer above 2^53 may be a rounded one:
+  -- kq refuses it rather than pass on a value nobody wrote.
+  if not rawget(math, "type") then
+    it("and data and nevents beyond 2^53 are an error, not a rounding (Lua 5.1, 5.2, LuaJIT)",
+      function()
+        local q = h.newq(h.defer)
+        for _, v in ipairs({ 2 ^ 53 + 2, 2 ^ 60, -(2 ^ 53 + 2) }) do
+          assert.matches("changelist%[1%]%.ident: out of range",
+            err(kq.kevent, q, { { ident = v, filter = USER, flags = ADD } }))
+          assert.matches("changelist%[1%]%.data: out of range",
+            err(kq.kevent, q, { { ident = 1, filter = USER, flags = ADD, data = v } }))
+        end
+        assert.matches(badarg(4, "kevent", "out of range"),
+          err(kq.kevent, q, nil, {}, 2 ^ 53 + 2, 0))
+        assert.is_true(gone(q, 1))
+        -- 2^53 - 1 (h.maxint) is taken, as an ident and as data.
+        assert.are.equal(0, q:kevent({ { ident = h.maxint, filter = USER, flags = ADD,
+          data = h.maxint } }))
+        assert.is_false(gone(q, h.maxint))
+      end)
+  end
 end)
 
 describe("filters", function()
