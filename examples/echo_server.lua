@@ -9,7 +9,9 @@
 -- listens (default 127.0.0.1:0: any free port; try `nc 127.0.0.1 PORT`),
 -- and on SIGINT or SIGTERM it stops accepting, lets pending echoes go out
 -- (at most --grace seconds), closes everything and prints one summary
--- line on stderr, exit status 0.
+-- line on stderr, exit status 0.  On a native kqueue (FreeBSD, macOS, the
+-- other BSDs) that needs luaposix: without it the server says so and
+-- exits 1 (see doc/servers.md).
 --
 -- OPTIONS (see examples/netserver.lua and doc/servers.md):
 --   --backlog N       listen backlog (default 65535: the system's
@@ -41,20 +43,23 @@ if not o then
   os.exit(2)
 end
 
-local listener
-listener, err = netserver.listen(o.host, o.port, { backlog = o.backlog })
-if not listener then
-  io.stderr:write(NAME, ": ", err, "\n")
-  os.exit(1)
-end
-
 o.name = NAME
 -- Echo: what comes in goes out.  netserver pauses the input of a client
 -- whose echo it cannot send (it does not read), up to --max-output.
 o.on_data = function(conn, data) conn:write(data) end
 local server = netserver.new(o)
+-- Before listening: a server that could not stop cleanly does not start.
+local ok
+ok, err = server:stop_on_signals()
+local listener
+if ok then
+  listener, err = netserver.listen(o.host, o.port, { backlog = o.backlog })
+end
+if not listener then
+  io.stderr:write(NAME, ": ", err, "\n")
+  os.exit(1)
+end
 server:add_listener(listener)
-server:stop_on_signals()
 local why = server:run(function()
   print(string.format("LISTENING %s:%d", listener:getsockname()))
   io.stdout:flush()

@@ -36,7 +36,10 @@
 -- (Debian package lua-posix; Debian 12 has it for Lua 5.1-5.3 only);
 -- otherwise each is a new interpreter started by io.popen, which needs
 -- --share reuseport.  Either way a worker also stops when its supervisor
--- is gone (the pipe to it closes), so none is left behind.
+-- is gone (the pipe to it closes), so none is left behind.  On a native
+-- kqueue (FreeBSD, macOS, the other BSDs) a clean stop on signals needs
+-- luaposix too: without it the server says so and exits 1, whatever the
+-- options (see doc/servers.md).
 
 local dir = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 package.path = dir .. "/?.lua;" .. dir .. "/../lua/?.lua;" .. dir
@@ -127,7 +130,8 @@ local function serve(o, worker, listener, pipe_fd, ready)
   o.on_data = http(worker)
   local server = netserver.new(o)
   server:add_listener(listener)
-  server:stop_on_signals()
+  -- main() checked that this can be done: see netserver.ignore_signals.
+  assert(server:stop_on_signals())
   if pipe_fd then server:stop_with_reader(pipe_fd) end
   local why = server:run(ready)
   io.stderr:write(server:summary(why), "\n")
@@ -152,20 +156,18 @@ end
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local function supervise(o, args)
+-- luaposix's modules, or nil where it is not installed.
+local function load_posix()
   local posix = {}
-  do
-    local ok = pcall(function()
-      posix.unistd = require("posix.unistd")
-      posix.wait = require("posix.sys.wait")
-      posix.signal = require("posix.signal")
-    end)
-    if not ok then posix = nil end
-  end
-  if not posix and o.share ~= "reuseport" then
-    fail("--share inherit needs luaposix (fork)", 2)
-  end
+  local ok = pcall(function()
+    posix.unistd = require("posix.unistd")
+    posix.wait = require("posix.sys.wait")
+    posix.signal = require("posix.signal")
+  end)
+  return ok and posix or nil
+end
 
+local function supervise(o, args, posix)
   -- The port: with reuseport, a socket bound (not listening) holds it, so
   -- that it stays ours while workers come and go; the workers bind their
   -- own.  With inherit, the one listening socket all workers accept from.
@@ -179,7 +181,6 @@ local function supervise(o, args)
   local READ, PROC, SIGNAL, TIMER = kq.EVFILT_READ, kq.EVFILT_PROC,
     kq.EVFILT_SIGNAL, kq.EVFILT_TIMER
   local EV_ADD, EV_DELETE, EV_ONESHOT = kq.EV_ADD, kq.EV_DELETE, kq.EV_ONESHOT
-  netserver.ignore_signals(NAME, { netserver.SIGINT, netserver.SIGTERM })
   assert(q:kevent({ kq.change(netserver.SIGINT, SIGNAL, EV_ADD),
     kq.change(netserver.SIGTERM, SIGNAL, EV_ADD) }))
 
@@ -374,7 +375,19 @@ end
 local o, err = netserver.options(args)
 if not o then fail(err, 2) end
 o.workers = workers or cpus()
+local supervising = o.workers > 0 and not worker_slot
 o.share = share or (kq.backend == "linux" and "reuseport" or "inherit")
+
+-- Before anything is started or bound: can this process stop cleanly on
+-- SIGINT and SIGTERM (and so its workers, the same program), and start
+-- workers the way they share the port?
+local ok
+ok, err = netserver.ignore_signals({ netserver.SIGINT, netserver.SIGTERM })
+if not ok then fail(err) end
+local posix = load_posix()
+if supervising and not posix and o.share == "inherit" then
+  fail("--share inherit needs luaposix (fork)", 2)
+end
 
 if worker_slot then
   -- A worker started by io.popen: its own socket on the supervisor's port
@@ -383,7 +396,7 @@ if worker_slot then
   listener, err = netserver.listen(o.host, o.port, { backlog = o.backlog,
     reuseport = true })
   if not listener then fail(err) end
-  local ok = serve(o, worker_slot, listener, 1, function()
+  ok = serve(o, worker_slot, listener, 1, function()
     io.stdout:write("READY\n")
     io.stdout:flush()
   end)
@@ -392,11 +405,11 @@ elseif o.workers == 0 then
   local listener
   listener, err = netserver.listen(o.host, o.port, { backlog = o.backlog })
   if not listener then fail(err) end
-  local ok = serve(o, 0, listener, nil, function()
+  ok = serve(o, 0, listener, nil, function()
     print(string.format("LISTENING %s:%d", listener:getsockname()))
     io.stdout:flush()
   end)
   os.exit(ok and 0 or 1)
 else
-  supervise(o, passed)
+  supervise(o, passed, posix)
 end

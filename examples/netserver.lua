@@ -22,7 +22,8 @@
 --     and while accept fails (EMFILE), instead of spinning;
 --   * SIGINT and SIGTERM through EVFILT_SIGNAL: stop accepting and
 --     reading, let the pending output go out for at most `grace` seconds,
---     close everything, return;
+--     close everything, return (on a native kqueue this needs luaposix:
+--     see M.ignore_signals);
 --   * every descriptor closed on every path, every unexpected error
 --     reported on stderr with the program's name.
 --
@@ -62,22 +63,28 @@ local function has(flags, bit) return kq.band(flags, bit) ~= 0 end
 -- Signals and the standalone interpreter.  On FreeBSD, macOS and the
 -- other BSDs a watched signal still runs its default action (SIGTERM
 -- would end the process before the queue sees it): it must be ignored,
--- with luaposix.  kq's Linux engine holds the default action back while
--- the signal is watched, but runs a handler the program installed, and
--- `lua` installs one for SIGINT that raises "interrupted!" in whatever
--- Lua code runs next: with luaposix that handler is removed here, and
--- without it the loop catches the error (M.interrupted) and stops as on
--- SIGINT.
-function M.ignore_signals(name, signals)
+-- and plain Lua cannot do that; luaposix can.  Whether a kqueue holds the
+-- default action back cannot be probed without risking the process, so
+-- every kqueue but kq's Linux engine (kq.backend "linux") is taken to be
+-- one that does not.  The Linux engine holds the default action back
+-- while the signal is watched, but runs a handler the program installed,
+-- and `lua` installs one for SIGINT that raises "interrupted!" in
+-- whatever Lua code runs next: with luaposix that handler is removed
+-- here, and without it the loop catches the error (M.interrupted) and
+-- stops as on SIGINT.
+-- Returns true, or nil and a message: on a native kqueue without luaposix
+-- the signals cannot be watched safely, and a server must not start (a
+-- SIGTERM would end it without its clean stop).
+function M.ignore_signals(signals)
   local ok, psignal = pcall(require, "posix.signal")
   if kq.backend == "linux" then
     if ok then psignal.signal(M.SIGINT, psignal.SIG_DFL) end
     return true
   end
   if not ok then
-    io.stderr:write(name, ": no luaposix: SIGINT and SIGTERM will end",
-      " the process without a clean shutdown\n")
-    return false
+    return nil, "needs luaposix (posix.signal) to stop cleanly on SIGINT"
+      .. " and SIGTERM: on a native kqueue a watched signal still runs its"
+      .. " default action"
   end
   for _, sig in ipairs(signals) do psignal.signal(sig, psignal.SIG_IGN) end
   return true
@@ -219,13 +226,17 @@ function Server:add_listener(sock)
   self:change(fd, READ, EV_ADD)
 end
 
--- Stop (as on SIGTERM) when SIGINT or SIGTERM arrives.
+-- Stop (as on SIGTERM) when SIGINT or SIGTERM arrives.  Returns true, or
+-- nil and a message when that cannot be done here (M.ignore_signals):
+-- then nothing is watched, and the program should not serve.
 function Server:stop_on_signals()
-  M.ignore_signals(self.name, { M.SIGINT, M.SIGTERM })
+  local ok, err = M.ignore_signals({ M.SIGINT, M.SIGTERM })
+  if not ok then return nil, err end
   for _, sig in ipairs({ M.SIGINT, M.SIGTERM }) do
     self.watched["signal " .. sig] = function() self:stop(SIGNAME[sig]) end
     self:change(sig, SIGNAL, EV_ADD)
   end
+  return true
 end
 
 -- Stop when whoever reads `fd` (the write end of a pipe) is gone: a

@@ -9,6 +9,11 @@
 -- has no luaposix; fork() on LuaJIT) and both kinds of VM and collector.
 -- The other specs here run on every Lua.
 --
+-- On a native kqueue (kq.backend ~= "linux": the BSDs, macOS, and make
+-- check-native) a watched signal still runs its default action, and the
+-- servers need luaposix to ignore SIGINT and SIGTERM; without it they
+-- refuse to start, and the specs there check exactly that refusal.
+--
 -- What the load client checks (see its header): every connection
 -- completes, every byte comes back in order, none is reset, none stalls.
 -- A stall is time in which other connections progressed and this one did
@@ -21,12 +26,6 @@ local kq = require("kq")
 local h = require("spec.helper")
 local finally = h.finally
 
--- On a native kqueue (the BSDs, macOS, make check-native) the servers
--- need luaposix for a clean stop on SIGINT/SIGTERM and to fork workers;
--- where this Lua has none (Debian 12's 5.4), those specs are not defined.
-local POSIX_OR_ENGINE = kq.backend == "linux"
-  or (pcall(require, "posix.signal") and pcall(require, "posix.unistd"))
-
 -- The interpreter running this suite (busted --lua=X re-runs itself
 -- under X: the lowest negative index of `arg`).
 local function interpreter()
@@ -36,6 +35,8 @@ local function interpreter()
 end
 local LUA = interpreter()
 local HEAVY = rawget(_G, "jit") ~= nil or _VERSION == "Lua 5.4"
+local POSIX = pcall(require, "posix.signal")
+local SERVES = kq.backend == "linux" or POSIX
 
 -- /proc gives peak RSS and descriptor counts (Linux).  Under
 -- AddressSanitizer (make check-asan preloads it into every process) the
@@ -97,6 +98,33 @@ local function start(script, args)
   assert(line, slurp(s.err))
   s.port = tonumber(line:match(":(%d+)$"))
   return s
+end
+
+-- Run `examples/<script> <args>`, which must end by itself (within 20 s,
+-- else it is killed); returns its exit status, stdout and stderr.
+local function run_to_exit(script, args)
+  local out, err = os.tmpname(), os.tmpname()
+  finally(function()
+    os.remove(out)
+    os.remove(err)
+  end)
+  local pipe = assert(io.popen("exec 2>/dev/null; " .. LUA .. " examples/"
+    .. script .. " " .. args .. " >" .. out .. " 2>" .. err
+    .. " & echo $!; wait $!; echo $?"))
+  local pid = assert(tonumber(pipe:read("*l")))
+  local ended = eventually(function() return gone(pid) end, 20)
+  if not ended then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+  local code = tonumber(pipe:read("*l"))
+  pipe:close()
+  assert(ended, script .. " " .. args .. ": still running after 20 s")
+  return code, slurp(out), slurp(err)
+end
+
+-- What a server says on a native kqueue without luaposix.
+local function needs_posix(name)
+  return name .. ": needs luaposix (posix.signal) to stop cleanly on SIGINT"
+    .. " and SIGTERM: on a native kqueue a watched signal still runs its"
+    .. " default action\n"
 end
 
 -- Signal the server; returns its exit status and stderr.
@@ -199,7 +227,7 @@ end
 -- short and the caps are reached.
 local LIMITS = "--slice 16384 --max-output 65536 "
 
-if HEAVY then
+if HEAVY and SERVES then
   describe("examples/echo_server.lua under load (" .. _VERSION .. ")", function()
     it("serves 1,000 connections at once, 50 rounds of ping-pong each", function()
       load("echo_server.lua", LIMITS, "pingpong", "--rounds 50 --size 100",
@@ -220,34 +248,30 @@ if HEAVY then
   end)
 
   describe("examples/http_server.lua under load (" .. _VERSION .. ")", function()
-    if POSIX_OR_ENGINE then
-      it("answers 20 keep-alive requests on each of 1,000 connections, one worker", function()
-        local line = load("http_server.lua", LIMITS .. "--workers 1", "http",
-          "--rounds 20", 1000, bound_kb(1000, 0))
-        assert.matches(" workers=1:20000$", line)
-      end)
-    end
+    it("answers 20 keep-alive requests on each of 1,000 connections, one worker", function()
+      local line = load("http_server.lua", LIMITS .. "--workers 1", "http",
+        "--rounds 20", 1000, bound_kb(1000, 0))
+      assert.matches(" workers=1:20000$", line)
+    end)
 
-    if POSIX_OR_ENGINE then
-      it("spreads 1,000 connections over N workers, and every worker serves", function()
-        local line = load("http_server.lua", LIMITS .. "--workers 3", "http",
-          "--rounds 20", 1000, bound_kb(1000, 0))
-        local served, total = {}, 0
-        for w, n in line:match("workers=(%S*)$"):gmatch("(%d+):(%d+)") do
-          served[#served + 1] = w
-          total = total + tonumber(n)
-        end
-        assert.are.same({ "1", "2", "3" }, served)
-        assert.are.equal(20000, total)
-      end)
-    end
+    it("spreads 1,000 connections over N workers, and every worker serves", function()
+      local line = load("http_server.lua", LIMITS .. "--workers 3", "http",
+        "--rounds 20", 1000, bound_kb(1000, 0))
+      local served, total = {}, 0
+      for w, n in line:match("workers=(%S*)$"):gmatch("(%d+):(%d+)") do
+        served[#served + 1] = w
+        total = total + tonumber(n)
+      end
+      assert.are.same({ "1", "2", "3" }, served)
+      assert.are.equal(20000, total)
+    end)
   end)
 end
 
 -- ---- behaviour, on every Lua -------------------------------------------
 
 describe("examples/echo_server.lua", function()
-  if POSIX_OR_ENGINE then
+  if SERVES then
     it("echoes to several clients, closes after EOF, and stops on SIGTERM", function()
       local s = start("echo_server.lua", "")
       local clients = {}
@@ -281,61 +305,65 @@ describe("examples/echo_server.lua", function()
       end
       clients[2]:close()
     end)
-  end
 
-  if POSIX_OR_ENGINE then
     it("stops on SIGINT too", function()
       local s = start("echo_server.lua", "")
       local code, serr = stop(s, "INT")
       assert.are.equal(0, code)
       assert.matches("^echo_server: stopped %(SIGINT%)", serr)
     end)
+
+    it("closes a connection idle for --idle seconds, and only that one", function()
+      local s = start("echo_server.lua", "--idle 0.5")
+      local quiet, busy = connect(s.port), connect(s.port)
+      -- The busy one talks every 100 ms; the quiet one says nothing.
+      local closed
+      for i = 1, 40 do
+        assert(busy:send(i .. "\n"))
+        assert.are.equal(tostring(i), busy:receive("*l"))
+        quiet:settimeout(0.1)
+        local _, err = quiet:receive(1)
+        if err == "closed" then closed = true; break end
+      end
+      assert.is_true(closed)
+      assert(busy:send("alive\n"))
+      assert.are.equal("alive", busy:receive("*l"))
+      quiet:close()
+      busy:close()
+      local code, serr = stop(s)
+      assert.are.equal(0, code)
+      assert.matches(", 1 closed idle, 0 errors\n$", serr)
+    end)
+
+    it("accepts no more than --max-conns connections at once", function()
+      local s = start("echo_server.lua", "--max-conns 2")
+      local a, b, c = connect(s.port), connect(s.port), connect(s.port)
+      for _, x in ipairs({ a, b }) do
+        assert(x:send("x\n"))
+        assert.are.equal("x", x:receive("*l"))
+      end
+      -- The third waits in the backlog, unserved...
+      assert(c:send("third\n"))
+      c:settimeout(0.3)
+      local data, err = c:receive("*l")
+      assert.is_nil(data)
+      assert.are.equal("timeout", err)
+      -- ...until another goes.
+      a:close()
+      c:settimeout(10)
+      assert.are.equal("third", c:receive("*l"))
+      b:close()
+      c:close()
+      local code = stop(s)
+      assert.are.equal(0, code)
+    end)
+  else
+    it("on a native kqueue without luaposix: says it needs luaposix and exits 1", function()
+      -- A SIGTERM would end it without its clean stop: it must not start.
+      local code, out, err = run_to_exit("echo_server.lua", "")
+      assert.are.same({ 1, "", needs_posix("echo_server") }, { code, out, err })
+    end)
   end
-
-  it("closes a connection idle for --idle seconds, and only that one", function()
-    local s = start("echo_server.lua", "--idle 0.5")
-    local quiet, busy = connect(s.port), connect(s.port)
-    -- The busy one talks every 100 ms; the quiet one says nothing.
-    local closed
-    for i = 1, 40 do
-      assert(busy:send(i .. "\n"))
-      assert.are.equal(tostring(i), busy:receive("*l"))
-      quiet:settimeout(0.1)
-      local _, err = quiet:receive(1)
-      if err == "closed" then closed = true; break end
-    end
-    assert.is_true(closed)
-    assert(busy:send("alive\n"))
-    assert.are.equal("alive", busy:receive("*l"))
-    quiet:close()
-    busy:close()
-    local code, serr = stop(s)
-    assert.are.equal(0, code)
-    assert.matches(", 1 closed idle, 0 errors\n$", serr)
-  end)
-
-  it("accepts no more than --max-conns connections at once", function()
-    local s = start("echo_server.lua", "--max-conns 2")
-    local a, b, c = connect(s.port), connect(s.port), connect(s.port)
-    for _, x in ipairs({ a, b }) do
-      assert(x:send("x\n"))
-      assert.are.equal("x", x:receive("*l"))
-    end
-    -- The third waits in the backlog, unserved...
-    assert(c:send("third\n"))
-    c:settimeout(0.3)
-    local data, err = c:receive("*l")
-    assert.is_nil(data)
-    assert.are.equal("timeout", err)
-    -- ...until another goes.
-    a:close()
-    c:settimeout(10)
-    assert.are.equal("third", c:receive("*l"))
-    b:close()
-    c:close()
-    local code = stop(s)
-    assert.are.equal(0, code)
-  end)
 
   it("refuses bad options with exit status 2", function()
     for _, args in ipairs({ "--bogus", "--idle", "--idle -1", "--slice 1.5",
@@ -363,7 +391,7 @@ describe("examples/http_server.lua", function()
     return table.concat(head, "\n"), n > 0 and assert(c:receive(n)) or ""
   end
 
-  if POSIX_OR_ENGINE then
+  if SERVES then
     it("answers pipelined keep-alive requests, skips bodies, closes as asked", function()
       local s = start("http_server.lua", "--workers 0")
       local c = connect(s.port)
@@ -410,10 +438,8 @@ describe("examples/http_server.lua", function()
       assert.matches("^http_server: stopped %(SIGTERM%): 6 connections, 0 reset"
         .. " by peer, 0 closed idle, 0 errors\n$", serr)
     end)
-  end
 
-  if PROC then
-    if POSIX_OR_ENGINE then
+    if PROC then
       it("restarts a worker that dies, and stops every worker on SIGTERM", function()
         local s = start("http_server.lua", "--workers 2")
         local pids = children(s.pid)
@@ -441,9 +467,7 @@ describe("examples/http_server.lua", function()
         assert.matches("http_server: stopped %(SIGTERM%): 2 workers, 1 restarts\n$", serr)
         for _, pid in ipairs(now) do assert.is_true(gone(pid)) end
       end)
-    end
 
-    if POSIX_OR_ENGINE then
       it("leaves no worker behind when the supervisor is killed", function()
         local s = start("http_server.lua", "--workers 2")
         local pids = children(s.pid)
@@ -454,6 +478,16 @@ describe("examples/http_server.lua", function()
         end
       end)
     end
+
+  else
+    it("on a native kqueue without luaposix: says it needs luaposix and exits 1,"
+        .. " whatever the options", function()
+      for _, args in ipairs({ "--workers 0", "--workers 2",
+          "--workers 2 --share inherit", "--workers 2 --share reuseport" }) do
+        local code, out, err = run_to_exit("http_server.lua", args)
+        assert.are.same({ 1, "", needs_posix("http_server") }, { code, out, err })
+      end
+    end)
   end
 
   it("refuses bad options with exit status 2", function()
