@@ -23,12 +23,14 @@
 --                 queue; a supervisor restarts a worker that dies
 --                 (EVFILT_PROC) and stops them all on a signal.
 --   --share reuseport|inherit
---                 how workers share the port: reuseport (default on
---                 Linux) gives each worker its own socket bound with
---                 SO_REUSEPORT, and the kernel spreads the connections
---                 evenly; inherit (default elsewhere: the BSDs' plain
---                 SO_REUSEPORT does not spread them) has every worker
---                 accept from the socket the supervisor opened.
+--                 how workers share the port: reuseport gives each worker
+--                 its own socket bound with SO_REUSEPORT, and the kernel
+--                 spreads the connections evenly (the default where the
+--                 system does that and LuaSocket can set the option:
+--                 Linux); inherit (the default elsewhere: the plain
+--                 SO_REUSEPORT of the BSDs and macOS does not spread them)
+--                 has every worker accept from the socket the supervisor
+--                 opened, and needs luaposix (fork).
 -- and the options of echo_server.lua: --backlog, --max-conns, --idle,
 -- --max-output, --slice, --grace (see examples/netserver.lua).
 --
@@ -165,6 +167,23 @@ local function load_posix()
     posix.signal = require("posix.signal")
   end)
   return ok and posix or nil
+end
+
+-- Does the system spread the connections to a port over the sockets
+-- bound to it with SO_REUSEPORT, and can LuaSocket set that option?  Of
+-- the systems kq runs on, Linux (3.9 and later) spreads them; FreeBSD
+-- does only with SO_REUSEPORT_LB, which LuaSocket cannot set, and macOS,
+-- OpenBSD and NetBSD hand every connection to one socket.  The queue's
+-- backend says nothing about this: it is the kernel's TCP.
+local function reuseport_spreads()
+  local p = io.popen("uname -s 2>/dev/null")
+  local system = p and p:read("*l")
+  if p then p:close() end
+  if system ~= "Linux" then return false end
+  local probe = socket.tcp4() -- tcp() would create it only at bind
+  local ok = probe and probe:setoption("reuseport", true)
+  if probe then probe:close() end
+  return ok ~= nil
 end
 
 local function supervise(o, args, posix)
@@ -376,7 +395,8 @@ local o, err = netserver.options(args)
 if not o then fail(err, 2) end
 o.workers = workers or cpus()
 local supervising = o.workers > 0 and not worker_slot
-o.share = share or (kq.backend == "linux" and "reuseport" or "inherit")
+o.share = share or (supervising and not reuseport_spreads() and "inherit")
+  or "reuseport"
 
 -- Before anything is started or bound: can this process stop cleanly on
 -- SIGINT and SIGTERM (and so its workers, the same program), and start
@@ -386,7 +406,10 @@ ok, err = netserver.ignore_signals({ netserver.SIGINT, netserver.SIGTERM })
 if not ok then fail(err) end
 local posix = load_posix()
 if supervising and not posix and o.share == "inherit" then
-  fail("--share inherit needs luaposix (fork)", 2)
+  if share then fail("--share inherit needs luaposix (fork)", 2) end
+  fail("workers need luaposix (fork) here: SO_REUSEPORT does not spread"
+    .. " connections on this system, or LuaSocket cannot set it"
+    .. " (--workers 0 serves in one process)")
 end
 
 if worker_slot then

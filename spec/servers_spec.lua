@@ -127,6 +127,18 @@ local function needs_posix(name)
     .. " default action\n"
 end
 
+-- The number of TCP sockets listening on `port` (Linux's /proc).
+local function listening(port)
+  local n = 0
+  for _, table in ipairs({ "/proc/net/tcp", "/proc/net/tcp6" }) do
+    for local_port, state in (slurp(table) or ""):gmatch(
+        "\n%s*%d+: %x+:(%x+) %x+:%x+ (%x+)") do
+      if tonumber(local_port, 16) == port and state == "0A" then n = n + 1 end
+    end
+  end
+  return n
+end
+
 -- Signal the server; returns its exit status and stderr.
 local function stop(s, sig)
   os.execute("kill -" .. (sig or "TERM") .. " " .. s.pid)
@@ -444,6 +456,8 @@ describe("examples/http_server.lua", function()
         local s = start("http_server.lua", "--workers 2")
         local pids = children(s.pid)
         assert.are.equal(2, #pids)
+        -- Linux spreads SO_REUSEPORT: each worker listens on its own socket.
+        assert.are.equal(2, listening(s.port))
         assert.is_true(sh_ok("kill -KILL " .. pids[1]))
         local now
         assert.is_true(eventually(function()
@@ -479,6 +493,36 @@ describe("examples/http_server.lua", function()
       end)
     end
 
+    if POSIX then
+      it("with luaposix, --share inherit: forked workers accept from the one"
+          .. " socket the supervisor opened", function()
+        local s = start("http_server.lua", "--workers 2 --share inherit")
+        if PROC then
+          assert.are.equal(2, #children(s.pid))
+          assert.are.equal(1, listening(s.port))
+        end
+        for _ = 1, 10 do
+          local c = connect(s.port)
+          request(c, "GET / HTTP/1.1\r\n\r\n")
+          local head, body = answer(c)
+          assert.matches("\nX%-Worker: [12]\n", head)
+          assert.are.equal("Hello, world\n", body)
+          c:close()
+        end
+        local code, serr = stop(s)
+        assert.are.equal(0, code, serr)
+        for w = 1, 2 do
+          assert.matches("http_server worker " .. w .. ": stopped %(SIGTERM%)", serr)
+        end
+        assert.matches("http_server: stopped %(SIGTERM%): 2 workers, 0 restarts\n$", serr)
+      end)
+    else
+      it("without luaposix, --share inherit: says it needs fork and exits 2", function()
+        local code, out, err = run_to_exit("http_server.lua", "--workers 2 --share inherit")
+        assert.are.same({ 2, "", "http_server: --share inherit needs luaposix (fork)\n" },
+          { code, out, err })
+      end)
+    end
   else
     it("on a native kqueue without luaposix: says it needs luaposix and exits 1,"
         .. " whatever the options", function()
