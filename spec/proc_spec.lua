@@ -396,6 +396,8 @@ describe("EVFILT_PROC #pidfd", function()
     it("closes every pidfd: the descriptor count comes back (engine)", function()
       local pids, gos = {}, {}
       for i = 1, 3 do pids[i], gos[i] = child(i) end
+      collectgarbage() -- earlier tests' garbage closes descriptors when collected
+      collectgarbage()
       local before = h.fdcount()
       local q = assert(kq.kqueue())
       local base = h.fdcount() -- with the queue's own descriptors
