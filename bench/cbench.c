@@ -354,6 +354,57 @@ static void bench_reg(const char *who)
 	report(t1 - t0, changes, NULL);
 }
 
+/* ---- scenario 7: registration, one change per call ------------------------ */
+
+/* EV_ADD then EV_DELETE of one connected socket, one change per call, as a
+ * server registers each connection it accepts (the raw floor: one
+ * epoll_ctl per change). */
+static void bench_reg1(const char *who)
+{
+	int *fds = make_pairs(1);
+	int epoll = strcmp(who, "epoll") == 0;
+	if (!epoll && strcmp(who, "kqe") != 0)
+		fail("reg1: contender must be epoll or kqe");
+	int fd = fds[0], epfd = -1, kq = -1;
+	struct kevent add, del;
+	EV_SET(&add, fd, EVFILT_READ, EV_ADD, 0, 0, NULL);
+	EV_SET(&del, fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+	if (epoll) {
+		epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (epfd < 0)
+			die("epoll_create1");
+	} else {
+		kq = kq_open(1);
+	}
+	long changes = 0;
+	int64_t t0 = 0, t1, limit = (int64_t)(seconds * 1e9);
+	for (int batch = -1;; batch++) { /* batch -1 is the warm-up */
+		if (batch == 0) {
+			CPU_START();
+			t0 = now_ns();
+		}
+		for (int i = 0; i < 1000; i++) {
+			if (epoll) {
+				struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+				if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+					die("epoll_ctl ADD");
+				if (epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) < 0)
+					die("epoll_ctl DEL");
+			} else {
+				check(kqe_kevent(kq, &add, 1, NULL, 0, NULL), 0, "kevent EV_ADD");
+				check(kqe_kevent(kq, &del, 1, NULL, 0, NULL), 0, "kevent EV_DELETE");
+			}
+		}
+		if (batch >= 0)
+			changes += 2000;
+		t1 = now_ns();
+		if (batch >= 0 && t1 - t0 >= limit)
+			break;
+	}
+	CPU_STOP();
+	report(t1 - t0, changes, NULL);
+}
+
 /* ---- scenario 4: timers --------------------------------------------------- */
 
 /* One cycle: a fresh queue, nt oneshot 1 ms timers, all collected.  Returns
@@ -540,6 +591,8 @@ int main(int argc, char **argv)
 		bench_wake(who);
 	else if (strcmp(s, "mem") == 0)
 		bench_mem(who);
+	else if (strcmp(s, "reg1") == 0)
+		bench_reg1(who);
 	else
 		fail("unknown scenario");
 	return 0;
