@@ -29,6 +29,10 @@
  *   delete_fast: fd filters: drop kn (EV_DELETE) without an fstat when the
  *       filter can tell a closed or reused descriptor itself: 0, EBADF or
  *       ENOENT, or -1 (kn untouched) to take the general path.
+ *   check: fd filters, before any other change: settle whether the
+ *       ident still names the file of the knotes kept for it, without an
+ *       fstat where the filter can (dropping them, and setting *knp NULL,
+ *       when it does not): 0, an errno, or -1 for fstat and stale.
  *   stale: fd filters: does the knote belong to another file than st? */
 struct kqe_filter_ops {
 	bool is_fd;   /* ident is a descriptor: EBADF above INT_MAX or when closed */
@@ -40,6 +44,7 @@ struct kqe_filter_ops {
 	int (*event)(struct kqe_queue *q, struct knote *kn, struct kevent *ev);
 	void (*after)(struct kqe_queue *q, struct knote *kn);
 	int (*delete_fast)(struct kqe_queue *q, struct knote *kn);
+	int (*check)(struct kqe_queue *q, struct knote **knp, const struct kevent *kev);
 	bool (*stale)(struct kqe_queue *q, struct knote *kn, const struct stat *st);
 };
 

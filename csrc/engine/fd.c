@@ -71,16 +71,31 @@ enum kqe_fdkind kqe_fd_settle(struct kqe_queue *q, struct kqe_fd *fde)
 {
 	/* Once per descriptor (one or two getsockopt calls at its first
 	 * event, never per event). */
-	if (fde->kind != FDK_SOCKET)
+	if (fde->kind == FDK_SOCKET)
+		fde->kind = kqe_fd_socket_kind(fde->fd);
+	else if (fde->kind == FDK_POLLABLE)
+		fde->kind = kqe_fd_pollable_kind(fde->fd);
+	else
 		return fde->kind;
-	fde->kind = kqe_fd_socket_kind(fde->fd);
+	kqe_fd_fast_update(q, fde);
+	return fde->kind;
+}
+
+enum kqe_fdkind kqe_fd_classify_late(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	struct stat st;
+	if (fde->kind != FDK_POLLABLE)
+		return fde->kind;
+	fde->kind = fstat(fde->fd, &st) == 0 ? kqe_fd_classify(fde->fd, &st) : FDK_OTHER;
 	kqe_fd_fast_update(q, fde);
 	return fde->kind;
 }
 
 /* ---- the per-descriptor table -------------------------------------------- */
 
-struct kqe_fd *kqe_fd_create(struct kqe_queue *q, int fd, const struct stat *st)
+/* A kqe_fd for fd with generation gen, its identity and kind from st, or
+ * none yet (st NULL: registered first, FDK_POLLABLE). */
+static struct kqe_fd *fd_new(struct kqe_queue *q, int fd, uint32_t gen, const struct stat *st)
 {
 	if (fd >= q->nfds) {
 		int n = q->nfds ? q->nfds : 64;
@@ -97,16 +112,31 @@ struct kqe_fd *kqe_fd_create(struct kqe_queue *q, int fd, const struct stat *st)
 	if (fde == NULL)
 		return NULL;
 	fde->fd = fd;
-	/* 24 bits in the epoll tag.  A result is matched against the current
-	 * kqe_fd of its number; one for an older kqe_fd on the same number can
-	 * only be in hand while another thread deleted and re-added that
-	 * number during our wait, 16 million times over for a false match. */
-	fde->gen = q->fdgen++ & 0xffffff;
-	fde->dev = st->st_dev;
-	fde->ino = st->st_ino;
-	fde->kind = kqe_fd_classify(fd, st);
+	fde->gen = gen;
+	if (st) {
+		fde->dev = st->st_dev;
+		fde->ino = st->st_ino;
+		fde->has_id = true;
+		fde->kind = kqe_fd_classify(fd, st);
+	} else {
+		fde->kind = FDK_POLLABLE;
+	}
 	q->fds[fd] = fde;
 	return fde;
+}
+
+/* 24 bits in the epoll tag.  A result is matched against the current
+ * kqe_fd of its number; one for an older kqe_fd on the same number can
+ * only be in hand while another thread deleted and re-added that number
+ * during our wait, 16 million times over for a false match. */
+static uint32_t fd_next_gen(struct kqe_queue *q)
+{
+	return q->fdgen++ & 0xffffff;
+}
+
+struct kqe_fd *kqe_fd_create(struct kqe_queue *q, int fd, const struct stat *st)
+{
+	return fd_new(q, fd, fd_next_gen(q), st);
 }
 
 static void unconn_unlink(struct kqe_queue *q, struct kqe_fd *fde)
@@ -161,8 +191,99 @@ void kqe_fds_atfork(struct kqe_queue *q)
 bool kqe_fd_stale(const struct kqe_fd *fde, const struct stat *st)
 {
 	/* Anonymous-inode descriptors (eventfd, timerfd) share one inode: for
-	 * them a reused number goes unnoticed (documented). */
-	return fde->dev != st->st_dev || fde->ino != st->st_ino;
+	 * them a reused number goes unnoticed here (documented); epoll's
+	 * answer (kqe_fd_check) tells them apart. */
+	return !fde->has_id || fde->dev != st->st_dev || fde->ino != st->st_ino;
+}
+
+/* fde, registered and with no identity, is about to leave epoll with
+ * knotes left, or the process forked: from now on only its identity can
+ * tell a reused number (fd.h).  Learnt while epoll can still tell whether
+ * the number names fde's file (it may not: a stale knote being dropped). */
+static void fd_learn_id(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	struct stat st;
+	if (kqe_fd_current(q, fde) && fstat(fde->fd, &st) == 0) {
+		fde->dev = st.st_dev;
+		fde->ino = st.st_ino;
+	} else {
+		fde->dev = 0; /* no file has inode 0: the number's next */
+		fde->ino = 0; /* change finds fde stale */
+	}
+	fde->has_id = true;
+}
+
+/* ---- does the number still name the file? ---------------------------------- */
+
+/*
+ * epoll knows a registration by its (file, number) pair, so EPOLL_CTL_ADD
+ * of a number fails with EEXIST exactly when the file the number names
+ * now is registered already: while a kqe_fd is registered, one epoll_ctl
+ * tells whether its number still names its file, in place of an fstat,
+ * and when it does not the new file is registered by the same call
+ * (doc/linux-engine.md, "Applying changes").
+ */
+
+/* EPOLL_CTL_ADD of fd under the tag of a new kqe_fd: 0 or an errno. */
+static int fd_add(struct kqe_queue *q, int fd, uint32_t events, uint32_t gen)
+{
+	struct epoll_event ev = {
+		.events = events,
+		.data.u64 = KQE_TAG(TAG_FD, (uint64_t)gen << 32 | (uint32_t)fd),
+	};
+	return epoll_ctl(q->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? errno : 0;
+}
+
+int kqe_fd_check(struct kqe_queue *q, int fd, uint32_t events, bool *dropped)
+{
+	struct kqe_fd *fde = kqe_fd_lookup(q, fd);
+	*dropped = false;
+	if (fde && fde->main_mask == 0)
+		return -1; /* not registered: its identity tells (fd.h) */
+	if (fde == NULL && (events == 0 || kqe_queue_serial(fd) != 0))
+		return -1; /* nothing to check, or a queue (kqread.c's) */
+	/* Under the next kqe_fd's tag, taken only if the new file stays. */
+	int err = fd_add(q, fd, events ? events : KQE_RD_EVENTS, q->fdgen & 0xffffff);
+	if (err == EEXIST && fde)
+		return 0; /* still fde's file */
+	if (err == ENOMEM || err == ENOSPC)
+		return ENOMEM;
+	if (err == 0 && events && (fde == NULL || kqe_queue_serial(fd) == 0)) {
+		/* Registered anew for the change's READ knote: fd's file is
+		 * not fde's, which FreeBSD dropped at close with its knotes. */
+		if (fde) {
+			kqe_fd_drop_stale(q, fde);
+			*dropped = true;
+		}
+		fde = fd_new(q, fd, fd_next_gen(q), NULL);
+		if (fde) {
+			fde->main_mask = events;
+			return 0;
+		}
+		(void)epoll_ctl(q->epfd, EPOLL_CTL_DEL, fd, NULL);
+		return ENOMEM;
+	}
+	if (err == 0)
+		(void)epoll_ctl(q->epfd, EPOLL_CTL_DEL, fd, NULL);
+	/* Closed, or another file than fde's (registered, EPERM: a regular
+	 * file, EINVAL or ELOOP: an epoll instance), or a stray registration
+	 * of fd's file (EEXIST): the general path, which drops what it must
+	 * as before any of this (fstat: closed; kqe_fd_stale: another file). */
+	return err == EBADF && fde == NULL ? EBADF : -1;
+}
+
+bool kqe_fd_current(struct kqe_queue *q, struct kqe_fd *fde)
+{
+	if (fde->has_id) {
+		struct stat st;
+		return fstat(fde->fd, &st) == 0 && !kqe_fd_stale(fde, &st);
+	}
+	if (fde->main_mask == 0)
+		return false; /* cannot be (fd.h); stale is the safe answer */
+	int err = fd_add(q, fde->fd, KQE_RD_EVENTS, q->fdgen & 0xffffff);
+	if (err == 0)
+		(void)epoll_ctl(q->epfd, EPOLL_CTL_DEL, fde->fd, NULL);
+	return err == EEXIST;
 }
 
 /* ---- the registration ------------------------------------------------------ */
@@ -210,6 +331,8 @@ static int epoll_apply(int epfd, struct kqe_fd *fde, uint32_t *cur, uint32_t wan
 
 int kqe_fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
 {
+	if (fde->stale)
+		return 0; /* its knotes are being dropped */
 	struct knote *rd = fde->rd, *wr = fde->wr;
 	bool rd_on = rd && (rd->status & KN_ENABLED) && !fde->wr_end;
 	bool wr_on = wr && (wr->status & KN_ENABLED);
@@ -240,6 +363,8 @@ int kqe_fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
 	 * descriptor: a failure is reported by the change that adds the
 	 * knote, when nothing has been applied. */
 	bool may_nest = wr && (kqe_knote_edge(wr) || (rd && kqe_knote_edge(rd)));
+	if (main == 0 && fde->main_mask != 0 && !fde->has_id && (rd || wr))
+		fd_learn_id(q, fde);
 	int err = may_nest ? edge_epoll(q) : 0;
 	if (err == 0)
 		err = epoll_apply(q->epfd, fde, &fde->main_mask, main, rearm);
@@ -267,24 +392,28 @@ void kqe_fd_unconn_set(struct kqe_queue *q, struct kqe_fd *fde, bool on)
 
 /* ---- a new epoll instance (families.c, kqe_queue_rebuild) ---------------------- */
 
-/* Drop the knotes of a descriptor that no longer names their file: FreeBSD
- * dropped them at close.  The last one frees fde. */
-static void fd_drop_stale(struct kqe_queue *q, struct kqe_fd *fde)
+void kqe_fd_drop_stale(struct kqe_queue *q, struct kqe_fd *fde)
 {
 	int fd = fde->fd;
-	for (int i = 0; i < 2 && (fde = kqe_fd_lookup(q, fd)) != NULL; i++) {
+	/* Its registrations name a file the number no longer reaches: no
+	 * epoll_ctl on the number may touch them, or the new file's. */
+	fde->stale = true;
+	fde->main_mask = fde->edge_mask = 0;
+	while ((fde = kqe_fd_lookup(q, fd)) != NULL) {
 		struct knote *kn = fde->rd ? fde->rd : fde->wr;
-		if (kn)
-			kqe_knote_drop(q, kn);
+		if (kn == NULL) {
+			kqe_fd_release(q, fde); /* registered for a change that failed */
+			break;
+		}
+		kqe_knote_drop(q, kn); /* the last one frees fde */
 	}
 }
 
 bool kqe_fd_gone(struct kqe_queue *q, struct kqe_fd *fde)
 {
-	struct stat st;
-	if (fstat(fde->fd, &st) == 0 && !kqe_fd_stale(fde, &st))
+	if (kqe_fd_current(q, fde))
 		return false;
-	fd_drop_stale(q, fde);
+	kqe_fd_drop_stale(q, fde);
 	return true;
 }
 
@@ -329,6 +458,10 @@ void kqe_fds_forked(struct kqe_queue *q)
 	for (int fd = 0; fd < q->nfds; fd++) {
 		struct kqe_fd *fde = q->fds[fd];
 		if (fde && !fde->shared) {
+			/* Closing the number no longer makes epoll forget it, so
+			 * epoll can no longer tell: the identity must. */
+			if (!fde->has_id)
+				fd_learn_id(q, fde);
 			fde->shared = true;
 			kqe_fd_fast_update(q, fde);
 		}

@@ -16,12 +16,20 @@ enum kqe_fdkind {
 	FDK_OTHER = 0, FDK_SOCK, FDK_LISTEN_TCP, FDK_LISTEN_OTHER, FDK_PIPE,
 	FDK_CHR, FDK_FILE, FDK_KQ,
 	FDK_SOCKET, /* a socket not yet known to be a listener or not */
+	/* Registered in epoll before anything else was asked of it (fd.c,
+	 * kqe_fd_check): not a regular file, a directory or a queue; what
+	 * else it is gets settled where that matters (kqe_fd_settle,
+	 * kqe_fd_classify_late). */
+	FDK_POLLABLE,
 };
 
 /* The kind of descriptor fd described by st (FDK_KQ for a queue). */
 KQE_HIDDEN enum kqe_fdkind kqe_fd_classify(int fd, const struct stat *st);
 /* A socket's settled kind: FDK_SOCK, FDK_LISTEN_TCP or FDK_LISTEN_OTHER. */
 KQE_HIDDEN enum kqe_fdkind kqe_fd_socket_kind(int fd);
+/* The settled kind of a descriptor epoll accepted: a socket's, asked with
+ * getsockopt (the commonest case, one call), else by fstat. */
+KQE_HIDDEN enum kqe_fdkind kqe_fd_pollable_kind(int fd);
 /* The exact READ/WRITE data for a descriptor of a given kind (not FDK_KQ);
  * -1 with errno when the descriptor cannot tell. */
 KQE_HIDDEN int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *data);
@@ -31,8 +39,14 @@ KQE_HIDDEN int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *
 struct kqe_fd {
 	int fd;
 	uint32_t gen;        /* tells results for an older kqe_fd on this number */
+	/* The file's identity, when has_id.  A kqe_fd registered first (fd.c,
+	 * kqe_fd_check) has none: while it is in the queue's epoll, epoll
+	 * tells whether the number still names its file, and it learns its
+	 * identity (one fstat) before it leaves epoll with knotes left, or
+	 * when the process forks. */
 	dev_t dev;
 	ino_t ino;
+	bool has_id;
 	struct knote *rd, *wr;
 	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
 	uint32_t edge_mask;  /* events registered in the nested edge epoll */
@@ -59,6 +73,7 @@ struct kqe_fd {
 	 * (io.c), and the knotes go once the number names another file or
 	 * none (FreeBSD drops them at close). */
 	bool shared;
+	bool stale;          /* the number names another file: knotes going */
 };
 
 /* q->fast[fd]: what delivers an epoll result for the commonest knote, a
@@ -91,6 +106,23 @@ static inline struct kqe_fd *kqe_fd_lookup(struct kqe_queue *q, int fd)
 }
 
 KQE_HIDDEN struct kqe_fd *kqe_fd_create(struct kqe_queue *q, int fd, const struct stat *st);
+/* Before a READ or WRITE change on fd is applied: does the engine's kqe_fd
+ * for fd, if any, still name the file fd names?  Asked of epoll, without
+ * an fstat.  `events`: nonzero for a change that adds an enabled READ
+ * knote; then a number the engine keeps nothing current for is registered
+ * now with those events, under a new kqe_fd of kind FDK_POLLABLE.
+ *   0     settled: fd's kqe_fd (if any) names fd's file;
+ *   -1    the general path: fstat, and kqe_fd_stale (true for a kqe_fd
+ *         with no identity: the check found it closed or stale);
+ *   else  an errno (EBADF: fd is closed).
+ * *dropped tells that fd's old kqe_fd and its knotes were dropped (a new
+ * READ knote's registration replaced them). */
+KQE_HIDDEN int kqe_fd_check(struct kqe_queue *q, int fd, uint32_t events, bool *dropped);
+/* Does fd still name fde's file?  One fstat or one epoll_ctl. */
+KQE_HIDDEN bool kqe_fd_current(struct kqe_queue *q, struct kqe_fd *fde);
+/* An FDK_POLLABLE descriptor's kind, from fstat (FDK_SOCKET for a socket):
+ * where EPOLLHUP, EPOLLERR or a WRITE knote need more than a guess. */
+KQE_HIDDEN enum kqe_fdkind kqe_fd_classify_late(struct kqe_queue *q, struct kqe_fd *fde);
 KQE_HIDDEN void kqe_fd_release(struct kqe_queue *q, struct kqe_fd *fde);
 /* Bring the epoll registrations in line with the enabled knotes; rearm
  * forces an EPOLL_CTL_MOD (epoll evaluates the descriptor again).
@@ -98,16 +130,22 @@ KQE_HIDDEN void kqe_fd_release(struct kqe_queue *q, struct kqe_fd *fde);
 KQE_HIDDEN int kqe_fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm);
 /* Keep q->fast[fd] right after what it depends on changed. */
 KQE_HIDDEN void kqe_fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde);
-/* An unsettled socket's kind, settled once (fdkind.c) and kept. */
+/* An unsettled socket's or FDK_POLLABLE kind, settled once (fdkind.c) and
+ * kept: at the descriptor's first delivered event. */
 KQE_HIDDEN enum kqe_fdkind kqe_fd_settle(struct kqe_queue *q, struct kqe_fd *fde);
 /* Put fde on q->unconn or take it off (its registration follows). */
 KQE_HIDDEN void kqe_fd_unconn_set(struct kqe_queue *q, struct kqe_fd *fde, bool on);
-/* Does fde describe another file than st (the number was reused)? */
+/* Does fde describe another file than st (the number was reused)?  True
+ * for a kqe_fd with no identity (fd.h: it is registered, then, and
+ * kqe_fd_check asks epoll instead). */
 KQE_HIDDEN bool kqe_fd_stale(const struct kqe_fd *fde, const struct stat *st);
 KQE_HIDDEN void kqe_fds_free(struct kqe_queue *q);
 KQE_HIDDEN void kqe_fds_atfork(struct kqe_queue *q);
+/* Drop the knotes of a descriptor whose number was closed or names
+ * another file now (FreeBSD dropped them at close); fde goes with them. */
+KQE_HIDDEN void kqe_fd_drop_stale(struct kqe_queue *q, struct kqe_fd *fde);
 /* Has fde's number been closed, or reused for another file?  Then its
- * knotes are dropped (fde freed) and true returned.  One fstat. */
+ * knotes are dropped (fde freed) and true returned.  One system call. */
 KQE_HIDDEN bool kqe_fd_gone(struct kqe_queue *q, struct kqe_fd *fde);
 KQE_HIDDEN int kqe_fds_rearm(struct kqe_queue *q, int epfd, bool add);
 KQE_HIDDEN void kqe_fds_forked(struct kqe_queue *q);

@@ -47,15 +47,35 @@ enum kqe_fdkind kqe_fd_classify(int fd, const struct stat *st)
 	}
 }
 
-enum kqe_fdkind kqe_fd_socket_kind(int fd)
+/* FDK_SOCK, FDK_LISTEN_TCP or FDK_LISTEN_OTHER; -1 if fd is no socket. */
+static int socket_kind(int fd)
 {
 	int on = 0, domain = 0;
 	socklen_t len = sizeof on;
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0)
+		return errno == ENOTSOCK ? -1 : FDK_SOCK;
+	if (!on)
 		return FDK_SOCK;
 	len = sizeof domain;
 	(void)getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
 	return (domain == AF_INET || domain == AF_INET6) ? FDK_LISTEN_TCP : FDK_LISTEN_OTHER;
+}
+
+enum kqe_fdkind kqe_fd_socket_kind(int fd)
+{
+	int kind = socket_kind(fd);
+	return kind < 0 ? FDK_SOCK : (enum kqe_fdkind)kind;
+}
+
+enum kqe_fdkind kqe_fd_pollable_kind(int fd)
+{
+	int kind = socket_kind(fd);
+	if (kind >= 0)
+		return (enum kqe_fdkind)kind;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return FDK_OTHER; /* closed: its next change tells */
+	return kqe_fd_classify(fd, &st);
 }
 
 static int read_data(int fd, enum kqe_fdkind kind, int64_t *data)

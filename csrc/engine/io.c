@@ -42,24 +42,19 @@ static int io_attach(struct kqe_queue *q, struct knote *kn, const struct kevent 
 	(void)kev;
 	int fd = (int)kn->ident;
 	struct kqe_fd *fde = kqe_fd_lookup(q, fd);
-	if (fde && kqe_fd_stale(fde, q->change_st)) {
+	if (fde && q->change_st && kqe_fd_stale(fde, q->change_st)) {
 		/* The other direction's knote still names the old file: it goes. */
-		struct knote *old = fde->rd ? fde->rd : fde->wr;
-		if (old)
-			kqe_knote_drop(q, old); /* the last one frees fde */
-		fde = kqe_fd_lookup(q, fd);
-		if (fde) {
-			old = fde->rd ? fde->rd : fde->wr;
-			if (old)
-				kqe_knote_drop(q, old);
-		}
-		fde = kqe_fd_lookup(q, fd);
+		kqe_fd_drop_stale(q, fde);
+		fde = NULL;
 	}
 	if (fde == NULL) {
-		fde = kqe_fd_create(q, fd, q->change_st);
+		/* Without change_st, io_check registered fd already. */
+		fde = q->change_st ? kqe_fd_create(q, fd, q->change_st) : NULL;
 		if (fde == NULL)
 			return ENOMEM;
 	}
+	if (kn->filter == EVFILT_WRITE)
+		kqe_fd_classify_late(q, fde); /* the checks below need the kind */
 	if (fde->kind == FDK_KQ) {
 		/* kqread.c serves READ on a queue; WRITE has no meaning there. */
 		if (!fde->rd && !fde->wr)
@@ -140,6 +135,24 @@ static int io_delete_fast(struct kqe_queue *q, struct knote *kn)
 	if (err == EBADF || err == ENOENT)
 		return err;
 	return 0;
+}
+
+/* Before any change but a fast delete: epoll, not fstat, tells whether
+ * the number still names the knotes' file, and registers it at once for
+ * a new enabled READ knote (kqe_fd_check).  0, an errno, or -1 for the
+ * general path (fstat and io_stale). */
+static int io_check(struct kqe_queue *q, struct knote **knp, const struct kevent *kev)
+{
+	unsigned flags = kev->flags;
+	uint32_t events = 0;
+	if (kev->filter == EVFILT_READ && (flags & (EV_ADD | EV_DISABLE)) == EV_ADD)
+		events = KQE_RD_EVENTS |
+			 (((flags & EV_CLEAR) || (kev->fflags & NOTE_LOWAT)) ? EPOLLET : 0);
+	bool dropped;
+	int err = kqe_fd_check(q, (int)kev->ident, events, &dropped);
+	if (dropped)
+		*knp = NULL;
+	return err;
 }
 
 static bool io_stale(struct kqe_queue *q, struct knote *kn, const struct stat *st)
@@ -243,6 +256,8 @@ static void io_reevaluate(struct kqe_queue *q, struct knote *kn)
 	if (poll(&p, 1, 0) != 1 || (p.revents & POLLNVAL))
 		return;
 	struct kqe_fd *fde = kn->u.io.fde;
+	if (p.revents & (POLLERR | POLLHUP))
+		kqe_fd_classify_late(q, fde); /* a socket or a pipe's end? */
 	if (rd && fde->kind == FDK_PIPE && (p.revents & POLLERR)) {
 		pipe_write_end(q, fde);
 		return;
@@ -387,9 +402,8 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 		ev->fflags = (uint32_t)kn->u.io.on.ep.sockerr;
 	}
 	bool lowat = (kn->sfflags & NOTE_LOWAT) != 0;
-	if (fde->kind == FDK_OTHER)
+	if (kqe_fd_settle(q, fde) == FDK_OTHER)
 		return 1;
-	kqe_fd_settle(q, fde);
 	if (q->lazy_data && !lowat) {
 		/* Left to kqe_event_data(): no syscall per delivered event. */
 		ev->ext[0] = KQE_LAZY_MAGIC | ((uint64_t)fde->kind << 8);
@@ -417,12 +431,8 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 static int io_event_queued(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 {
 	struct kqe_fd *fde = kn->u.io.fde;
-	if (fde->kind != FDK_FILE) {
-		struct stat st;
-		if (fstat(fde->fd, &st) < 0 || st.st_dev != fde->dev ||
-		    st.st_ino != fde->ino)
-			return -1;
-	}
+	if (fde->kind != FDK_FILE && !kqe_fd_current(q, fde))
+		return -1;
 	return io_event(q, kn, ev);
 }
 
@@ -531,8 +541,16 @@ static int fd_result(struct kqe_queue *q, uint64_t tagval, uint32_t events, bool
 		q->rebuild = true;
 		return 0;
 	}
+	if (!fde->rd && !fde->wr) {
+		kqe_fd_release(q, fde); /* registered for a change that failed */
+		return 0;
+	}
 	int n = 0;
 	bool wanted = false;
+	/* EPOLLHUP without EPOLLRDHUP (an unconnected socket, a pipe whose
+	 * writer is gone) and EPOLLERR need to know what fd is. */
+	if ((events & EPOLLERR) || (events & (EPOLLHUP | EPOLLRDHUP)) == EPOLLHUP)
+		kqe_fd_classify_late(q, fde);
 	if (fde->kind == FDK_SOCKET) {
 		/* Neither connected nor listening: nothing fires (and the
 		 * socket's kind stays open).  Anything else ends that state. */
@@ -645,6 +663,7 @@ static const struct kqe_filter_ops io_ops = {
 	.disable = io_disable,
 	.event = io_event_queued,
 	.after = io_after,
+	.check = io_check,
 	.stale = io_stale,
 	.delete_fast = io_delete_fast,
 };

@@ -197,9 +197,14 @@ static int apply_change(struct kqe_queue *q, const struct kevent *kev, bool *cre
 		if (err >= 0)
 			return err;
 	}
-	if (f->is_fd) {
-		if (kev->ident > INT_MAX)
-			return EBADF;
+	int checked = -1;
+	if (f->is_fd && kev->ident > INT_MAX)
+		return EBADF;
+	if (f->is_fd && f->check)
+		checked = f->check(q, &kn, kev);
+	if (checked > 0)
+		return checked;
+	if (f->is_fd && checked < 0) {
 		if (fstat((int)kev->ident, &st) < 0) {
 			/* FreeBSD drops knotes at close(); Linux cannot see it, so
 			 * a knote found on a closed descriptor goes now. */
@@ -214,9 +219,11 @@ static int apply_change(struct kqe_queue *q, const struct kevent *kev, bool *cre
 		}
 		q->change_st = &st;
 	}
+	/* A change the filter's check settled names no queue (io.c). */
 	bool kqread = false;
-	if (kn == NULL && (flags & EV_ADD) && (kev->filter == EVFILT_READ ||
-					       kev->filter == EVFILT_WRITE) && is_queue((int)kev->ident, &st)) {
+	if (kn == NULL && (flags & EV_ADD) && q->change_st &&
+	    (kev->filter == EVFILT_READ || kev->filter == EVFILT_WRITE) &&
+	    is_queue((int)kev->ident, &st)) {
 		/* A kqueue has a READ filter of its own (kqread.c) and no WRITE.
 		 * The other direction's knote on this number names an older file
 		 * if it is io.c's, or a queue closed since: it goes, as FreeBSD
