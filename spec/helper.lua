@@ -48,6 +48,19 @@
 --                        events of one call (8 and 0 by default), copied
 --                        into plain tables
 --   h.user_exists(q, id) whether USER knote id exists (kept if it does)
+--   h.freebsd_kevent     true where kevent follows FreeBSD's rules for the
+--                        flags of events and for filter 0 (FreeBSD, the
+--                        engine, the native build over the engine)
+--   h.evflags(flags)     the flags of a returned event as the specs compare
+--                        them: exact where h.freebsd_kevent, else without
+--                        the actions the system may leave in (see below)
+--   h.shown(ev)          a plain copy of event ev's six fields (read
+--                        through the view), flags through h.evflags
+--   h.evflags_text(s)    s (kq.describe's or an example's output) with the
+--                        names after each "flags=" passed through h.evflags
+--   assert.evflags(expected, flags)
+--                        an event's flags are expected, FreeBSD's way:
+--                        h.evflags of both sides are equal
 --   h.fire(ident, udata, fflags, data)
 --                        a change that triggers USER knote ident (fflags
 --                        added to NOTE_TRIGGER) and leaves its udata as it
@@ -278,6 +291,41 @@ function h.user_exists(q, id)
   return n == 0
 end
 
+-- Which systems follow FreeBSD's kevent rules.  FreeBSD's kqueue_register
+-- strips EV_ADD, EV_DELETE, EV_ENABLE, EV_DISABLE and EV_FORCEONESHOT from
+-- the flags it stores, so an event shows only EV_ONESHOT, EV_CLEAR,
+-- EV_RECEIPT, EV_DISPATCH and what the filter sets (EV_EOF, EV_ERROR...),
+-- and its kevent skips a change with filter 0 without an entry.  The Linux
+-- engine gives the same (kq.backend "linux"); so does the native build over
+-- the engine (`make check-native`, kq.backend "native"), whose headers are
+-- the engine's.  Natively we tell FreeBSD by EV_FORCEONESHOT: kq exports a
+-- name only where the system's <sys/event.h> defines it, and only FreeBSD's
+-- and the engine's do (macOS gives 0x100 another name and meaning, OpenBSD
+-- and NetBSD have none; doc/portability.md, "Flags").  A name, not the
+-- system's name: kq does not export one, and the rule is the kernel's.
+h.freebsd_kevent = kq.backend == "linux" or kq.EV_FORCEONESHOT ~= nil
+
+-- Elsewhere (doc/portability.md, "Flags in events", "Error entries",
+-- "Receipts"): macOS, OpenBSD and NetBSD store the flags of the adding
+-- change as given, so events keep EV_ADD and any EV_ENABLE, EV_DISABLE or
+-- EV_DELETE it carried; whether EV_RECEIPT shows in later events differs;
+-- and macOS ORs EV_ERROR into the change's own flags in an error entry.
+-- There an error entry compares as EV_ERROR alone and any other event as
+-- its flags without those five actions.  Where h.freebsd_kevent, nothing
+-- is masked: a spec that expects EV_CLEAR sees exactly EV_CLEAR, so an
+-- action flag leaking into an event fails it (flags_spec.lua also states
+-- the rule itself, "(FreeBSD)").  Specs compare with assert.evflags
+-- (expected, ev.flags), which passes both sides through h.evflags: an
+-- expected EV_RECEIPT + EV_CLEAR stays whole on FreeBSD and the engine.
+local SHOWN_ACTIONS = kq.bor(kq.EV_ADD, kq.EV_DELETE, kq.EV_ENABLE,
+  kq.EV_DISABLE, kq.EV_RECEIPT)
+
+function h.evflags(flags)
+  if h.freebsd_kevent then return flags end
+  if kq.band(flags, kq.EV_ERROR) ~= 0 then return kq.EV_ERROR end
+  return flags - kq.band(flags, SHOWN_ACTIONS)
+end
+
 function h.fire(ident, udata, fflags, data)
   local change = { ident = ident, filter = kq.EVFILT_USER,
     flags = kq.EV_KEEPUDATA or 0, fflags = kq.NOTE_TRIGGER + (fflags or 0),
@@ -300,6 +348,42 @@ function h.use_up_fds(defer, room)
   end
   return keep
 end
+
+function h.shown(ev)
+  return { ident = ev.ident, filter = ev.filter, flags = h.evflags(ev.flags),
+    fflags = ev.fflags, data = ev.data, udata = ev.udata }
+end
+
+-- The names kq.flagnames gave back as a number ("0", names, hex for
+-- unknown bits), passed through h.evflags and named again.
+local function shown_names(prefix, names)
+  local v = 0
+  for name in names:gmatch("[^|]+") do
+    v = v + (kq["EV_" .. name] or tonumber(name) or error("no flag " .. name))
+  end
+  return prefix .. kq.flagnames(h.evflags(v))
+end
+
+function h.evflags_text(s)
+  if h.freebsd_kevent then return s end
+  return (s:gsub("(%f[%w]flags=)([%w|]+)", shown_names))
+end
+
+local function evflags(_, arguments)
+  local expected, actual = arguments[1], arguments[2]
+  if type(expected) ~= "number" or type(actual) ~= "number" then return false end
+  arguments[1] = string.format("0x%x", h.evflags(expected))
+  arguments[2] = string.format("0x%x", h.evflags(actual))
+  arguments.n = 2
+  return arguments[1] == arguments[2]
+end
+
+say:set("assertion.evflags.positive",
+  "Expected event flags (as h.evflags shows them):\n%s\nPassed in:\n%s")
+say:set("assertion.evflags.negative",
+  "Expected event flags other than (as h.evflags shows them):\n%s\nPassed in:\n%s")
+assert:register("assertion", "evflags", evflags,
+  "assertion.evflags.positive", "assertion.evflags.negative")
 
 say:set("assertion.os_error.positive", "Expected an OS error triple")
 say:set("assertion.os_error.negative", "Expected no OS error triple")
