@@ -175,13 +175,13 @@ describe("EV_RECEIPT", function()
       flags = ADD + RECEIPT, udata = "r" } }, evs, 4, 5))
     is_error_entry(evs[1], b, READ, 0, "r")
     assert.is_nil(evs[2])
-    -- The knote stores EV_RECEIPT, so its events show it.
+    -- The knote stores EV_RECEIPT, so its events show it (FreeBSD; the
+    -- others may not: h.evflags leaves it out there).
     assert.are.equal(1, q:kevent(nil, evs, 4, 5))
     assert.are.equal(READ, evs[1].filter)
     assert.are.equal(5, evs[1].data)
     assert.are.equal("r", evs[1].udata)
-    assert.is_true(kq.band(evs[1].flags, RECEIPT) ~= 0)
-    assert.is_true(kq.band(evs[1].flags, kq.EV_ERROR) == 0)
+    assert.evflags(RECEIPT, evs[1].flags) -- no EV_ERROR: an event, not an entry
   end)
 
   it("without room stops there and returns the count written (kq decision)", function()

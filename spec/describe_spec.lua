@@ -42,7 +42,7 @@ describe("kq.describe", function()
     local evs = {}
     assert.are.equal(1, q:kevent(nil, evs, 1, 5))
     assert.are.equal(string.format("ident=%d filter=READ flags=0 fflags=0 data=3 udata=12", r),
-      kq.describe(evs[1]))
+      kq.describe(h.shown(evs[1])))
   end)
 
   it("keeps a number for an unknown filter", function()
