@@ -18,15 +18,24 @@ static int nfamilies;
 static const struct kqe_family *by_filter[EVFILT_SYSCOUNT + 1];
 static const struct kqe_family *by_tag[TAG_COUNT];
 static const struct kqe_family *by_status; /* the family of KN_KQREAD knotes */
+/* The poll hooks, which run at every collection: a short list of those
+ * there are, not a walk of every family. */
+#define FAMILIES_MAX 16
+static void (*polls[FAMILIES_MAX])(struct kqe_queue *q);
+static int npolls;
 
 void kqe_families_register(const struct kqe_family *const *fams, int n)
 {
+	if (n > FAMILIES_MAX)
+		abort(); /* kevent.c's table outgrew FAMILIES_MAX */
 	families = fams;
 	nfamilies = n;
 	for (int i = 0; i < n; i++) {
 		const struct kqe_family *f = fams[i];
 		if (f->status)
 			by_status = f;
+		if (f->poll)
+			polls[npolls++] = f->poll;
 		for (int j = 0; j < 2; j++) {
 			if (f->filters[j] < 0 && f->filters[j] >= -EVFILT_SYSCOUNT)
 				by_filter[-f->filters[j]] = f;
@@ -89,9 +98,8 @@ void kqe_knote_delivered(struct kqe_queue *q, struct knote *kn)
 
 void kqe_families_poll(struct kqe_queue *q)
 {
-	for (int i = 0; i < nfamilies; i++)
-		if (families[i]->poll)
-			families[i]->poll(q);
+	for (int i = 0; i < npolls; i++)
+		polls[i](q);
 }
 
 int kqe_families_dispatch(struct kqe_queue *q, const struct epoll_event *buf, int m,
