@@ -10,6 +10,7 @@
  * semantics without dup()ing the descriptor.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,6 +18,9 @@
 #include <unistd.h>
 
 #include "fd.h"
+
+/* What a descriptor costs the queue (fd.h). */
+typedef char kqe_fd_size_check[sizeof(struct kqe_fd) <= 72 ? 1 : -1];
 
 static uint64_t fd_tag(const struct kqe_fd *fde)
 {
@@ -98,9 +102,10 @@ enum kqe_fdkind kqe_fd_classify_late(struct kqe_queue *q, struct kqe_fd *fde)
 static struct kqe_fd *fd_new(struct kqe_queue *q, int fd, uint32_t gen, const struct stat *st)
 {
 	if (fd >= q->nfds) {
-		int n = q->nfds ? q->nfds : 64;
-		while (n <= fd)
-			n *= 2;
+		/* A quarter more than needed: geometric growth, yet at most a
+		 * quarter of the table (and of q->fast, sized alike) unused
+		 * (bench/RESULTS.md, memory per READ knote). */
+		int n = fd < INT_MAX - fd / 4 - 64 ? fd + fd / 4 + 64 : INT_MAX;
 		struct kqe_fd **t = realloc(q->fds, (size_t)n * sizeof *t);
 		if (t == NULL)
 			return NULL;

@@ -37,8 +37,13 @@ KQE_HIDDEN int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *
 /* ---- fd.c: one descriptor's registration -------------------------------- */
 
 struct kqe_fd {
-	int fd;
-	uint32_t gen;        /* tells results for an older kqe_fd on this number */
+	/* Pointers, then 32-bit fields, then bytes: 72 bytes, an 80-byte
+	 * malloc chunk (bench/RESULTS.md, memory per READ knote). */
+	struct knote *rd, *wr;
+	struct kqe_fd *unext; /* q->unconn */
+	/* Parked on inotify (watch.c): a file's READ knote, or a pipe's WRITE
+	 * knote with NOTE_LOWAT. */
+	struct kqe_vwatch *watch;
 	/* The file's identity, when has_id.  A kqe_fd registered first (fd.c,
 	 * kqe_fd_check) has none: while it is in the queue's epoll, epoll
 	 * tells whether the number still names its file, and it learns its
@@ -46,11 +51,12 @@ struct kqe_fd {
 	 * when the process forks. */
 	dev_t dev;
 	ino_t ino;
-	bool has_id;
-	struct knote *rd, *wr;
+	int fd;
+	uint32_t gen;        /* tells results for an older kqe_fd on this number */
 	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
 	uint32_t edge_mask;  /* events registered in the nested edge epoll */
-	enum kqe_fdkind kind;
+	uint8_t kind;        /* enum kqe_fdkind */
+	bool has_id;
 	bool fast;           /* q->fast[fd] holds rd (see kqe_fd_fast_update) */
 	/* FDK_PIPE: a pipe's or FIFO's write end.  FreeBSD accepts READ there
 	 * and never fires it (semantics §4.1); Linux gives such a knote
@@ -63,10 +69,6 @@ struct kqe_fd {
 	 * edge-triggered so that the EPOLLHUP Linux shows does not spin, and
 	 * it is on q->unconn. */
 	bool unconn;
-	struct kqe_fd *unext; /* q->unconn */
-	/* Parked on inotify (watch.c): a file's READ knote, or a pipe's WRITE
-	 * knote with NOTE_LOWAT. */
-	struct kqe_vwatch *watch;
 	bool nowatch;        /* a pipe whose watch the kernel dropped: edges only */
 	/* Open when the process forked: a child holds a copy, so closing it
 	 * here leaves epoll reporting it.  Each result is checked with fstat
