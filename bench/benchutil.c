@@ -2,7 +2,9 @@
  * benchutil.c - the few system calls the Lua benchmarks need, identical for
  * every Lua contender (kq, luv, cqueues) so that none of them measures with
  * another's helpers: a monotonic clock, the process CPU clock, socketpairs, a byte written, the
- * open-descriptor count, RLIMIT_NOFILE and malloc's in-use byte count.
+ * open-descriptor count, RLIMIT_NOFILE, malloc's in-use byte count, and the
+ * connection-churn scenario's listener, accept, request/answer and client
+ * (churn.h).  Built for each Lua version (bench/Makefile).
  * Built as bench/build/benchutil.so; never installed.
  */
 #include <errno.h>
@@ -16,9 +18,15 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "../tests/support/fdcount.h"
+#include "churn.h"
 
-#if LUA_VERSION_NUM < 504
-#error "benchutil needs Lua 5.4"
+/* Lua 5.1 and LuaJIT: integers travel as doubles (exact below 2^53, which
+ * every value here is). */
+#if LUA_VERSION_NUM < 502
+#ifndef luaL_newlib
+#define luaL_newlib(L, l) (lua_newtable(L), luaL_register((L), NULL, (l)))
+#endif
+#define luaL_len(L, i) ((lua_Integer)lua_objlen((L), (i)))
 #endif
 
 /* now() -> CLOCK_MONOTONIC in ns, an integer. */
@@ -116,7 +124,68 @@ static int bu_malloc_used(lua_State *L)
 	return 1;
 }
 
+/* listen() -> fd, port: a nonblocking TCP listener on 127.0.0.1. */
+static int bu_listen(lua_State *L)
+{
+	int port, fd = churn_listen(&port);
+	if (fd < 0)
+		return luaL_error(L, "listen: %s", strerror(errno));
+	lua_pushinteger(L, fd);
+	lua_pushinteger(L, port);
+	return 2;
+}
+
+/* accept(fd) -> a nonblocking connection's fd, or nil when none waits. */
+static int bu_accept(lua_State *L)
+{
+	int fd = accept4((int)luaL_checkinteger(L, 1), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EAGAIN)
+			return 0;
+		return luaL_error(L, "accept: %s", strerror(errno));
+	}
+	lua_pushinteger(L, fd);
+	return 1;
+}
+
+/* serve(fd) -> true when fd held the churn request and was answered; fd
+ * is closed either way (as churn_serve in cbench.c, in one call: the
+ * Lua servers differ only in how they wait and register). */
+static int bu_serve(lua_State *L)
+{
+	int fd = (int)luaL_checkinteger(L, 1);
+	char buf[256];
+	ssize_t r = read(fd, buf, sizeof buf);
+	int ok = r == (ssize_t)sizeof CHURN_REQUEST - 1 &&
+		 write(fd, CHURN_ANSWER, sizeof CHURN_ANSWER - 1) ==
+			 (ssize_t)sizeof CHURN_ANSWER - 1;
+	close(fd);
+	lua_pushboolean(L, ok);
+	return 1;
+}
+
+/* churn_client(port) -> pid; stop_client(pid) (churn.h). */
+static int bu_churn_client(lua_State *L)
+{
+	pid_t pid = churn_client_start((int)luaL_checkinteger(L, 1));
+	if (pid < 0)
+		return luaL_error(L, "fork: %s", strerror(errno));
+	lua_pushinteger(L, pid);
+	return 1;
+}
+
+static int bu_stop_client(lua_State *L)
+{
+	churn_client_stop((pid_t)luaL_checkinteger(L, 1));
+	return 0;
+}
+
 static const luaL_Reg bu_funcs[] = {
+	{ "listen", bu_listen },
+	{ "accept", bu_accept },
+	{ "serve", bu_serve },
+	{ "churn_client", bu_churn_client },
+	{ "stop_client", bu_stop_client },
 	{ "now", bu_now },
 	{ "cputime", bu_cputime },
 	{ "socketpairs", bu_socketpairs },

@@ -1,5 +1,6 @@
 -- kq_bench.lua - the kq-from-Lua contender (build/kq/core.so via
--- require "kq").  Run by bench/driver.lua:
+-- require "kq").  Run by bench/driver.lua, under any Lua (5.1 to 5.4,
+-- LuaJIT):
 --   lua5.4 kq_bench.lua SCENARIO SECONDS [N]
 -- prints "ns=<per unit> cpu=<per unit> units=<n> [fds=<n>] [bytes=<n>]"
 -- like cbench.
@@ -8,6 +9,7 @@ local bu = require("benchutil")
 local scenario, seconds, nparam = arg[1], tonumber(arg[2]), tonumber(arg[3])
 assert(scenario and seconds, "usage: kq_bench.lua SCENARIO SECONDS [N]")
 local limit = math.floor(seconds * 1e9)
+local floor = math.floor
 local now = bu.now
 
 local NREADY, EVCAP, NREG, CHUNK = 1000, 1024, 10000, 1000
@@ -72,8 +74,15 @@ local function ready(with_data, plain)
     sum = sum + s
     return n
   end
+  -- The Lua heap, with the collector stopped, grows by what the timed
+  -- loop allocates: 0 on the no-allocation path.  (The warm-up comes
+  -- after the collection, which shrinks the Lua stack that a call of
+  -- 1,000 events grows once.)
+  collectgarbage("collect")
+  collectgarbage("stop")
   for _ = 1, 20 do wait() end -- warm-up
   sum = 0
+  local heap0 = collectgarbage("count")
   cpu_start()
   local t1
   local t0 = now()
@@ -82,8 +91,10 @@ local function ready(with_data, plain)
     t1 = now()
   until t1 - t0 >= limit
   cpu_stop()
+  local alloc = (collectgarbage("count") - heap0) * 1024 / events
+  collectgarbage("restart")
   if with_data then check(sum, events, "every event's data is 1 byte") end
-  report(t1 - t0, events)
+  report(t1 - t0, events, string.format("alloc=%.3f", alloc))
 end
 
 -- Scenario 3: 10,000 descriptors added then deleted, changelists of 1,000.
@@ -92,7 +103,7 @@ end
 -- csrc/kq_kevent.c).
 local function reg(with_room)
   bu.nofile(NREG + 256)
-  local fds = bu.socketpairs(NREG // 2)
+  local fds = bu.socketpairs(floor(NREG / 2))
   local q = assert(kq.kqueue())
   local add, del = {}, {}
   for i = 1, NREG do
@@ -149,13 +160,13 @@ local function timers()
     local ch = {}
     for i = 1, n do
       ch[i] = { ident = i, filter = kq.EVFILT_TIMER,
-                flags = kq.EV_ADD | kq.EV_ONESHOT, data = 1 }
+                flags = kq.EV_ADD + kq.EV_ONESHOT, data = 1 }
     end
     return chunked(ch)
   end
   local lists = lists_for(nt)
   local evl = {}
-  timer_cycle(lists_for(nt // 10 + 1), nt // 10 + 1, evl) -- warm-up
+  timer_cycle(lists_for(floor(nt / 10) + 1), floor(nt / 10) + 1, evl) -- warm-up
   clock.reset()
   local spent, count, maxfds = 0, 0, 0
   repeat
@@ -170,7 +181,7 @@ end
 local function wake()
   local q = assert(kq.kqueue())
   apply(q, { { { ident = 1, filter = kq.EVFILT_USER,
-                 flags = kq.EV_ADD | kq.EV_CLEAR } } })
+                 flags = kq.EV_ADD + kq.EV_CLEAR } } })
   local trig = { { ident = 1, filter = kq.EVFILT_USER, fflags = kq.NOTE_TRIGGER } }
   local evl = {}
   local function batch()
@@ -199,7 +210,7 @@ local function mem()
   local n = nparam or 100000
   local ch = {}
   for i = 1, n do
-    ch[i] = { ident = i, filter = kq.EVFILT_USER, flags = kq.EV_ADD | kq.EV_CLEAR }
+    ch[i] = { ident = i, filter = kq.EVFILT_USER, flags = kq.EV_ADD + kq.EV_CLEAR }
   end
   local lists = chunked(ch)
   local q = assert(kq.kqueue())
@@ -219,6 +230,136 @@ local function mem()
   report(t1 - t0, n, string.format("bytes=%.1f cbytes=%.1f", lua_bytes, c_bytes))
 end
 
+-- Scenario 7: EV_ADD then EV_DELETE of one connected socket, one change
+-- per call, each changelist reused (as a server registers a connection).
+local function reg1()
+  local fds = bu.socketpairs(1)
+  local q = assert(kq.kqueue())
+  local add = { { ident = fds[1], filter = kq.EVFILT_READ, flags = kq.EV_ADD } }
+  local del = { { ident = fds[1], filter = kq.EVFILT_READ, flags = kq.EV_DELETE } }
+  local function batch()
+    for _ = 1, 1000 do
+      local n, msg = q:kevent(add, nil, 0)
+      if n ~= 0 then check(n, 0, "EV_ADD", msg) end
+      n, msg = q:kevent(del, nil, 0)
+      if n ~= 0 then check(n, 0, "EV_DELETE", msg) end
+    end
+  end
+  batch() -- warm-up
+  local changes = 0
+  cpu_start()
+  local t1
+  local t0 = now()
+  repeat
+    batch()
+    changes = changes + 2000
+    t1 = now()
+  until t1 - t0 >= limit
+  cpu_stop()
+  report(t1 - t0, changes)
+end
+
+-- Scenario 8: short-lived loopback connections from churn.h's client:
+-- accept, register READ (udata: what serves it), serve, close without
+-- EV_DELETE (the close ends the knote, as on FreeBSD).  With LuaSocket as
+-- a kq user writes it, or (raw) with benchutil's accept and serve, the
+-- same calls luv's raw row makes.
+local function churn(raw)
+  local socket = not raw and require("socket")
+  local lfd, port, srv
+  if raw then
+    lfd, port = bu.listen()
+  else
+    srv = assert(socket.bind("127.0.0.1", 0, 1024))
+    srv:settimeout(0)
+    lfd = srv:getfd()
+    port = select(2, srv:getsockname())
+  end
+  local q = assert(kq.kqueue())
+  local READ, ADD = kq.EVFILT_READ, kq.EV_ADD
+  local change = { { ident = lfd, filter = READ, flags = ADD } }
+  check(q:kevent(change, nil, 0), 0, "register the listener")
+  local REQUEST_LEN = 18
+  local ANSWER = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+  local served = 0
+  local function serve_socket(c)
+    local data = c:receive(REQUEST_LEN)
+    if data and c:send(ANSWER) == #ANSWER then served = served + 1 end
+    c:close()
+  end
+  local function accept_all()
+    if raw then
+      local fd = bu.accept(lfd)
+      while fd do
+        change[1].ident, change[1].udata = fd, nil
+        check(q:kevent(change, nil, 0), 0, "register a connection")
+        fd = bu.accept(lfd)
+      end
+    else
+      local c = srv:accept()
+      while c do
+        c:settimeout(0)
+        change[1].ident, change[1].udata = c:getfd(), c
+        check(q:kevent(change, nil, 0), 0, "register a connection")
+        c = srv:accept()
+      end
+    end
+  end
+  local evl = kq.eventlist()
+  local client = bu.churn_client(port)
+  local counted, t0, t1 = nil, 0, 0
+  while not counted or t1 - t0 < limit do
+    local n = assert(q:kevent(nil, evl, 256))
+    for i = 1, n do
+      local ev = evl[i]
+      if ev.ident == lfd then
+        accept_all()
+      elseif raw then
+        if bu.serve(ev.ident) then served = served + 1 end
+      else
+        serve_socket(ev.udata)
+      end
+    end
+    if not counted and served >= 200 then -- warmed up
+      counted = served
+      cpu_start()
+      t0 = now()
+    end
+    t1 = now()
+  end
+  cpu_stop()
+  bu.stop_client(client)
+  report(t1 - t0, served - counted)
+end
+
+-- Scenario 6, READ: N READ knotes (one socket each), each with its own
+-- udata table, made beforehand: the Lua heap per knote (what the binding
+-- keeps for a knote and its udata), and the rest of malloc's growth.
+local function mem_read()
+  local n = nparam or 10000
+  bu.nofile(n + 256)
+  local fds = bu.socketpairs(floor(n / 2))
+  local ch = {}
+  for i = 1, n do
+    ch[i] = { ident = fds[i], filter = kq.EVFILT_READ, flags = kq.EV_ADD, udata = {} }
+  end
+  local lists = chunked(ch)
+  local q = assert(kq.kqueue())
+  collectgarbage("collect")
+  local c0, m0 = collectgarbage("count"), bu.malloc_used()
+  cpu_start()
+  local t0 = now()
+  apply(q, lists)
+  local t1 = now()
+  cpu_stop()
+  collectgarbage("collect")
+  local c1, m1 = collectgarbage("count"), bu.malloc_used()
+  local lua_bytes = (c1 - c0) * 1024 / n
+  local c_bytes = ((m1 - m0) - (c1 - c0) * 1024) / n
+  q:close()
+  report(t1 - t0, n, string.format("bytes=%.1f cbytes=%.1f", lua_bytes, c_bytes))
+end
+
 local scenarios = {
   ready = function() ready(false) end,
   data = function() ready(true) end,
@@ -229,6 +370,10 @@ local scenarios = {
   timer = timers,
   wake = wake,
   mem = mem,
+  ["mem-read"] = mem_read,
+  reg1 = reg1,
+  churn = function() churn(false) end,
+  ["churn-raw"] = function() churn(true) end,
 }
 local run = scenarios[scenario]
 if not run then error("unknown scenario " .. scenario) end

@@ -1,4 +1,4 @@
--- luv_bench.lua - the luv contender (Debian lua-luv, libuv), Lua 5.4.
+-- luv_bench.lua - the luv contender (Debian lua-luv, libuv), any Lua.
 --   lua5.4 luv_bench.lua SCENARIO SECONDS [N]
 -- Same output as cbench.  The closest libuv analogue of each scenario:
 --   ready  1,000 uv_poll handles ("r") on always-readable sockets; one
@@ -11,11 +11,17 @@
 --   wake   a uv_async: async:send() then uv.run("once") (libuv writes and
 --          reads an eventfd and runs the callback).
 --   mem    Lua heap per started uv_timer (luv keeps handles in Lua userdata).
+--   churn  short-lived loopback connections (churn.h's client): a uv_tcp
+--          listener; per connection uv.new_tcp, accept, read_start, write
+--          the answer, close (as a luv user writes it).
+--   churn-raw  the same with benchutil's accept and serve, a uv_poll per
+--          connection (the calls kq's raw row makes).
 local bu = require("benchutil")
 
 local scenario, seconds, nparam = arg[1], tonumber(arg[2]), tonumber(arg[3])
 assert(scenario and seconds, "usage: luv_bench.lua SCENARIO SECONDS [N]")
 local limit = math.floor(seconds * 1e9)
+local floor = math.floor
 local now = bu.now
 
 local NREADY, NREG = 1000, 10000
@@ -46,8 +52,11 @@ local function ready()
       error(string.format("uv.run once: %d callbacks, want %d", count - before, NREADY))
     end
   end
+  collectgarbage("collect")
+  collectgarbage("stop") -- as kq_bench.lua: what the loop allocates
   for _ = 1, 20 do once() end -- warm-up
   count = 0
+  local heap0 = collectgarbage("count")
   cpu_start()
   local t1
   local t0 = now()
@@ -56,12 +65,14 @@ local function ready()
     t1 = now()
   until t1 - t0 >= limit
   cpu_stop()
-  report(t1 - t0, count)
+  local alloc = (collectgarbage("count") - heap0) * 1024 / count
+  collectgarbage("restart")
+  report(t1 - t0, count, string.format("alloc=%.3f", alloc))
 end
 
 local function reg()
   bu.nofile(NREG + 256)
-  local fds = bu.socketpairs(NREG // 2)
+  local fds = bu.socketpairs(floor(NREG / 2))
   local polls = {}
   for i = 1, NREG do polls[i] = uv.new_poll(fds[i]) end
   local function cb() error("no socket is readable here") end
@@ -106,7 +117,7 @@ local function timers()
     cpu_stop()
     return (t1 - t0) + (t3 - t2), fds
   end
-  cycle(nt // 10 + 1) -- warm-up
+  cycle(floor(nt / 10) + 1) -- warm-up
   clock.reset()
   local spent, count, maxfds = 0, 0, 0
   repeat
@@ -176,7 +187,63 @@ local function mem()
   uv.run()
 end
 
-local scenarios = { ready = ready, reg = reg, timer = timers, wake = wake, mem = mem }
+local function churn(raw)
+  local ANSWER = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+  local served, port = 0
+  if raw then
+    local lfd
+    lfd, port = bu.listen()
+    local function on_conn(p, fd)
+      return function()
+        if bu.serve(fd) then served = served + 1 end
+        p:close()
+      end
+    end
+    local lp = uv.new_poll(lfd)
+    lp:start("r", function()
+      local fd = bu.accept(lfd)
+      while fd do
+        local p = uv.new_poll(fd)
+        p:start("r", on_conn(p, fd))
+        fd = bu.accept(lfd)
+      end
+    end)
+  else
+    local srv = uv.new_tcp()
+    assert(srv:bind("127.0.0.1", 0))
+    port = srv:getsockname().port
+    assert(srv:listen(1024, function(err)
+      assert(not err, err)
+      local c = uv.new_tcp()
+      srv:accept(c)
+      c:read_start(function(rerr, data)
+        if data and #data == 18 then
+          c:write(ANSWER)
+          served = served + 1
+        end
+        c:close()
+        assert(not rerr, rerr)
+      end)
+    end))
+  end
+  local client = bu.churn_client(port)
+  local counted, t0, t1 = nil, 0, 0
+  while not counted or t1 - t0 < limit do
+    uv.run("once")
+    if not counted and served >= 200 then -- warmed up
+      counted = served
+      cpu_start()
+      t0 = now()
+    end
+    t1 = now()
+  end
+  cpu_stop()
+  bu.stop_client(client)
+  report(t1 - t0, served - counted)
+end
+
+local scenarios = { ready = ready, reg = reg, timer = timers, wake = wake, mem = mem,
+  churn = function() churn(false) end, ["churn-raw"] = function() churn(true) end }
 local run = scenarios[scenario]
 if not run then error("unknown scenario " .. scenario) end
 run()

@@ -6,6 +6,7 @@ Prints "ns=<per unit> cpu=<per unit> units=<n>" like cbench.  Scenarios:
   ready  epoll.poll(-1, 1024) over 1,000 always-readable sockets
   data   the same plus fcntl.ioctl(FIONREAD) per event
   reg    epoll.register then epoll.unregister of 10,000 descriptors
+  reg1   the same for one socket, one call each (scenario 7)
   wake   os.eventfd_write, epoll.poll, os.eventfd_read
 """
 import array
@@ -104,6 +105,29 @@ def reg(limit):
     report(t1 - t0, changes)
 
 
+def reg1(limit):
+    a, _b = socket.socketpair()
+    fd = a.fileno()
+    ep = select.epoll()
+    register, unregister, IN = ep.register, ep.unregister, select.EPOLLIN
+
+    def batch():
+        for _ in range(1000):
+            register(fd, IN)
+            unregister(fd)
+
+    batch()
+    changes = 0
+    t0 = start()
+    while True:
+        batch()
+        changes += 2000
+        t1 = time.monotonic_ns()
+        if t1 - t0 >= limit:
+            break
+    report(t1 - t0, changes)
+
+
 def wake(limit):
     efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
     ep = select.epoll()
@@ -138,6 +162,8 @@ def main():
         ready(limit, True)
     elif scenario == "reg":
         reg(limit)
+    elif scenario == "reg1":
+        reg1(limit)
     elif scenario == "wake":
         wake(limit)
     else:
