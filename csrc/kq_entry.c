@@ -109,6 +109,7 @@ static void kq_setint(lua_State *L, int t, int key, lua_Integer v)
 }
 
 /*
+ * A plain eventlist (kq_output sends a kq.eventlist to kq_views_put):
  * eventlist[c->written + 1] = entry `ev`, with the udata value at stack
  * slot `ud` (0: nil).  A table already there is reused, all six fields
  * overwritten with rawset; otherwise a new one is made.
@@ -119,10 +120,6 @@ void kq_entry_put(struct kq_call *c, const struct kevent *ev, int ud)
 	lua_Integer idx;
 	int base, t, mt = 0, lazy = 0;
 
-	if (c->isviews) {
-		kq_views_put(&c->views, ++c->written, ev, ud);
-		return;
-	}
 	idx = ++c->written;
 	base = lua_gettop(L);
 	t = base + 1;

@@ -103,21 +103,36 @@ static void kq_remaining(const struct timespec *deadline, struct timespec *left)
  * before a kevent(2) call (doc/reference.md, "Re-entrancy"). */
 #define KQ_CLOSED (-2)
 
+/* Push an entry's udata value (token: its knote's); the stack slot that
+ * holds it, or 0 for nil, which is not pushed: an entry with no udata,
+ * the commonest, costs nothing here. */
+static int kq_push_udata(struct kq_call *c, lua_Integer token)
+{
+	if (token <= 0)
+		return 0;
+	kq_udata_push(c, token);
+	return lua_gettop(c->L);
+}
+
 /*
- * Write the first k entries at c->buf[c->outbase], whose udata values are
- * the k stack slots above `base`, then drop those slots.  Writing may run
- * Lua code (allocations run finalisers), which may use this queue: it can
- * no longer touch these entries (this call's buffer) or their values.
+ * Write the first k entries at c->buf[c->outbase], each with the stack
+ * slot of its udata value in its udata field (kq_push_udata: the token is
+ * no longer needed), then drop those slots above `base`.  Writing may run Lua code
+ * (allocations run finalisers), which may use this queue: it can no longer
+ * touch these entries (this call's buffer) or their values.
  */
 static void kq_output(struct kq_call *c, int base, size_t k)
 {
 	size_t m;
 
 	for (m = 0; m < k; m++) {
-		int ud = base + 1 + (int)m;
+		const struct kevent *e = &c->buf[c->outbase + m];
+		int ud = (int)(intptr_t)e->udata;
 
-		kq_entry_put(c, &c->buf[c->outbase + m],
-			     lua_isnil(c->L, ud) ? 0 : ud);
+		if (c->isviews)
+			kq_views_put(&c->views, ++c->written, e, ud);
+		else
+			kq_entry_put(c, e, ud);
 	}
 	lua_settop(c->L, base);
 }
@@ -162,7 +177,8 @@ static int kq_apply_chunk(struct kq_call *c, size_t i, size_t chunk, size_t n)
 		}
 		if (e != NULL) {
 			k++;
-			kq_udata_push(c, kq_udata_token(ch));
+			b[c->outbase + k - 1].udata =
+				(void *)(intptr_t)kq_push_udata(c, kq_udata_token(ch));
 		}
 		if (e != NULL && e->data != 0)
 			kq_udata_failed(c, ch, e->data);
@@ -282,10 +298,12 @@ static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
 	 * code can run (kq_output). */
 	base = lua_gettop(c->L);
 	for (k = 0; k < r; k++) {
-		const struct kevent *ev = &c->buf[c->outbase + (size_t)k];
+		struct kevent *ev = &c->buf[c->outbase + (size_t)k];
+		int slot = kq_push_udata(c, kq_udata_token(ev));
 
-		kq_udata_push(c, kq_udata_token(ev));
-		kq_udata_delivered(c, ev);
+		if (ev->flags & EV_ONESHOT)
+			kq_udata_delivered(c, ev); /* may release the token */
+		ev->udata = (void *)(intptr_t)slot;
 	}
 	kq_output(c, base, (size_t)r);
 	return r;
