@@ -1,6 +1,6 @@
 /*
- * fd.c - one watched descriptor: its struct kqe_fd, its epoll
- * registration, and its entry in the fast-delivery table.
+ * fd.c - one watched descriptor: its slot (struct kqe_fd), its epoll
+ * registration, and whether the fast path delivers it.
  *
  * A descriptor's epoll registration is the union of its READ and WRITE
  * knotes (epoll allows one registration per descriptor and instance).
@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -19,56 +20,31 @@
 
 #include "fd.h"
 
-/* What a descriptor costs the queue (fd.h). */
-typedef char kqe_fd_size_check[sizeof(struct kqe_fd) <= 72 ? 1 : -1];
+/* What a descriptor costs the queue, and where the fast path reads it
+ * (fd.h). */
+typedef char kqe_fd_size_check[(sizeof(struct kqe_fd) == 48 &&
+				offsetof(struct kqe_fd, wr) == 16) ? 1 : -1];
 
 static uint64_t fd_tag(const struct kqe_fd *fde)
 {
 	return KQE_TAG(TAG_FD, (uint64_t)fde->gen << 32 | (uint32_t)fde->fd);
 }
 
-/* ---- the fast table ------------------------------------------------------- */
+/* ---- the fast path's flag ------------------------------------------------- */
 
-/* Point q->fast[fde->fd] at kn, or clear it (kn NULL).  The table grows to
- * q->nfds at the first fast knote beyond it; without memory the knote
- * simply stays on the general path, which delivers the same events. */
-static __attribute__((noinline)) void fd_fast_set(struct kqe_queue *q, struct kqe_fd *fde,
-						   struct knote *kn)
-{
-	int fd = fde->fd;
-	if (kn && fd >= q->nfast) {
-		int n = q->nfds; /* > fd: fde is in q->fds */
-		struct kqe_fdfast *t = realloc(q->fast, (size_t)n * sizeof *t);
-		if (t == NULL)
-			return; /* fde->fast stays false: nothing to clear later */
-		memset(t + q->nfast, 0, (size_t)(n - q->nfast) * sizeof *t);
-		q->fast = t;
-		q->nfast = n;
-	}
-	if (kn)
-		q->fast[fd] = (struct kqe_fdfast){ .kn = kn, .gen = fde->gen,
-						   .kind = (uint8_t)fde->kind };
-	else
-		q->fast[fd] = (struct kqe_fdfast){ 0 };
-	fde->fast = kn != NULL;
-}
-
-/* Called whenever what the fast entry depends on may have changed (the
+/* Called whenever what the fast path depends on may have changed (the
  * knotes, their registration, the kind).  The fast path needs the READ
  * knote alone in the queue's epoll, level-triggered (so no EV_CLEAR, no
  * NOTE_LOWAT), on a descriptor whose data is one FIONREAD.  What can
  * change without passing here (enabled, queued, EV_ONESHOT from
- * EV_FORCEONESHOT, delivered this call) is checked on each result.  The
- * kind is looked at first: an unsettled socket or a file costs a compare
- * here and no write. */
+ * EV_FORCEONESHOT, delivered this call) is checked on each result. */
 void kqe_fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde)
 {
+	(void)q;
 	struct knote *rd = fde->rd;
-	bool fast = (fde->kind == FDK_SOCK || fde->kind == FDK_PIPE || fde->kind == FDK_CHR) &&
-		    !fde->shared && rd && !fde->wr && fde->main_mask == KQE_RD_EVENTS && fde->edge_mask == 0 &&
-		    !kqe_knote_edge(rd);
-	if (fast ? !fde->fast || q->fast[fde->fd].kn != rd : fde->fast)
-		fd_fast_set(q, fde, fast ? rd : NULL);
+	fde->fast = (fde->kind == FDK_SOCK || fde->kind == FDK_PIPE || fde->kind == FDK_CHR) &&
+		    !fde->shared && rd && !fde->wr && fde->main_mask == KQE_RD_EVENTS &&
+		    fde->edge_mask == 0 && !kqe_knote_edge(rd);
 }
 
 enum kqe_fdkind kqe_fd_settle(struct kqe_queue *q, struct kqe_fd *fde)
@@ -97,36 +73,68 @@ enum kqe_fdkind kqe_fd_classify_late(struct kqe_queue *q, struct kqe_fd *fde)
 
 /* ---- the per-descriptor table -------------------------------------------- */
 
+/* fd's slot, its page made if need be (zeroed: not in use); NULL without
+ * memory.  Pages stay until the queue goes, so a slot never moves. */
+static struct kqe_fd *fd_slot_make(struct kqe_queue *q, int fd)
+{
+	if (fd >= q->nfds) {
+		/* A quarter more than needed: geometric growth of the page
+		 * table (pointers), pages made only where descriptors are. */
+		int need = (fd >> KQE_FDPAGE_SHIFT) + 1;
+		int n = need < INT_MAX / KQE_FDPAGE - need / 4 - 1 ? need + need / 4 + 1
+								    : INT_MAX / KQE_FDPAGE;
+		struct kqe_fd **t = realloc(q->fdpages, (size_t)n * sizeof *t);
+		if (t == NULL)
+			return NULL;
+		int had = q->nfds >> KQE_FDPAGE_SHIFT;
+		memset(t + had, 0, (size_t)(n - had) * sizeof *t);
+		q->fdpages = t;
+		q->nfds = n * KQE_FDPAGE;
+	}
+	struct kqe_fd **page = &q->fdpages[fd >> KQE_FDPAGE_SHIFT];
+	if (*page == NULL) {
+		*page = aligned_alloc(64, KQE_FDPAGE * sizeof **page);
+		if (*page == NULL)
+			return NULL;
+		memset(*page, 0, KQE_FDPAGE * sizeof **page);
+	}
+	return &(*page)[fd & (KQE_FDPAGE - 1)];
+}
+
+/* fde's identity from st: false without memory. */
+static bool fd_set_id(struct kqe_fd *fde, const struct stat *st)
+{
+	if (fde->x == NULL && (fde->x = calloc(1, sizeof *fde->x)) == NULL)
+		return false;
+	fde->x->dev = st->st_dev;
+	fde->x->ino = st->st_ino;
+	fde->has_id = true;
+	return true;
+}
+
+struct kqe_vwatch **kqe_fd_watch(struct kqe_fd *fde)
+{
+	if (fde->x == NULL && (fde->x = calloc(1, sizeof *fde->x)) == NULL)
+		return NULL;
+	return &fde->x->watch;
+}
+
 /* A kqe_fd for fd with generation gen, its identity and kind from st, or
  * none yet (st NULL: registered first, FDK_POLLABLE). */
 static struct kqe_fd *fd_new(struct kqe_queue *q, int fd, uint32_t gen, const struct stat *st)
 {
-	if (fd >= q->nfds) {
-		/* A quarter more than needed: geometric growth, yet at most a
-		 * quarter of the table (and of q->fast, sized alike) unused
-		 * (bench/RESULTS.md, memory per READ knote). */
-		int n = fd < INT_MAX - fd / 4 - 64 ? fd + fd / 4 + 64 : INT_MAX;
-		struct kqe_fd **t = realloc(q->fds, (size_t)n * sizeof *t);
-		if (t == NULL)
-			return NULL;
-		memset(t + q->nfds, 0, (size_t)(n - q->nfds) * sizeof *t);
-		q->fds = t;
-		q->nfds = n;
-	}
-	struct kqe_fd *fde = calloc(1, sizeof *fde);
+	struct kqe_fd *fde = fd_slot_make(q, fd);
 	if (fde == NULL)
 		return NULL;
-	fde->fd = fd;
-	fde->gen = gen;
+	*fde = (struct kqe_fd){ .used = true, .fd = fd, .gen = gen, .unext = -1,
+				.kind = FDK_POLLABLE };
 	if (st) {
-		fde->dev = st->st_dev;
-		fde->ino = st->st_ino;
-		fde->has_id = true;
-		fde->kind = kqe_fd_classify(fd, st);
-	} else {
-		fde->kind = FDK_POLLABLE;
+		if (!fd_set_id(fde, st)) {
+			fde->used = false;
+			return NULL;
+		}
+		fde->kind = (uint8_t)kqe_fd_classify(fd, st);
 	}
-	q->fds[fd] = fde;
 	return fde;
 }
 
@@ -146,12 +154,12 @@ struct kqe_fd *kqe_fd_create(struct kqe_queue *q, int fd, const struct stat *st)
 
 static void unconn_unlink(struct kqe_queue *q, struct kqe_fd *fde)
 {
-	struct kqe_fd **pp = &q->unconn;
-	while (*pp && *pp != fde)
-		pp = &(*pp)->unext;
-	if (*pp)
+	int *pp = &q->unconn;
+	while (*pp >= 0 && *pp != fde->fd)
+		pp = &kqe_fd_lookup(q, *pp)->unext;
+	if (*pp >= 0)
 		*pp = fde->unext;
-	fde->unext = NULL;
+	fde->unext = -1;
 	fde->unconn = false;
 }
 
@@ -163,24 +171,24 @@ void kqe_fd_release(struct kqe_queue *q, struct kqe_fd *fde)
 		epoll_ctl(q->epfd, EPOLL_CTL_DEL, fde->fd, NULL);
 	if (fde->edge_mask && q->edge_epfd >= 0)
 		epoll_ctl(q->edge_epfd, EPOLL_CTL_DEL, fde->fd, NULL);
-	if (fde->fast)
-		q->fast[fde->fd] = (struct kqe_fdfast){ 0 };
 	if (fde->unconn)
 		unconn_unlink(q, fde);
-	q->fds[fde->fd] = NULL;
-	free(fde);
+	free(fde->x);
+	*fde = (struct kqe_fd){ .unext = -1 };
 }
 
 void kqe_fds_free(struct kqe_queue *q)
 {
-	for (int i = 0; i < q->nfds; i++)
-		free(q->fds[i]);
-	free(q->fds);
-	free(q->fast);
-	q->unconn = NULL;
-	q->fds = NULL;
-	q->fast = NULL;
-	q->nfds = q->nfast = 0;
+	for (int i = 0; i < q->nfds; i += KQE_FDPAGE) {
+		struct kqe_fd *page = q->fdpages[i >> KQE_FDPAGE_SHIFT];
+		for (int j = 0; page && j < KQE_FDPAGE; j++)
+			free(page[j].x);
+		free(page);
+	}
+	free(q->fdpages);
+	q->unconn = -1;
+	q->fdpages = NULL;
+	q->nfds = 0;
 	if (q->edge_epfd >= 0)
 		close(q->edge_epfd);
 	q->edge_epfd = -1;
@@ -198,24 +206,20 @@ bool kqe_fd_stale(const struct kqe_fd *fde, const struct stat *st)
 	/* Anonymous-inode descriptors (eventfd, timerfd) share one inode: for
 	 * them a reused number goes unnoticed here (documented); epoll's
 	 * answer (kqe_fd_check) tells them apart. */
-	return !fde->has_id || fde->dev != st->st_dev || fde->ino != st->st_ino;
+	return !fde->has_id || fde->x->dev != st->st_dev || fde->x->ino != st->st_ino;
 }
 
 /* fde, registered and with no identity, is about to leave epoll with
  * knotes left, or the process forked: from now on only its identity can
  * tell a reused number (fd.h).  Learnt while epoll can still tell whether
- * the number names fde's file (it may not: a stale knote being dropped). */
-static void fd_learn_id(struct kqe_queue *q, struct kqe_fd *fde)
+ * the number names fde's file (it may not: a stale knote being dropped).
+ * false without memory (nothing changed). */
+static bool fd_learn_id(struct kqe_queue *q, struct kqe_fd *fde)
 {
-	struct stat st;
-	if (kqe_fd_current(q, fde) && fstat(fde->fd, &st) == 0) {
-		fde->dev = st.st_dev;
-		fde->ino = st.st_ino;
-	} else {
-		fde->dev = 0; /* no file has inode 0: the number's next */
-		fde->ino = 0; /* change finds fde stale */
-	}
-	fde->has_id = true;
+	struct stat st = { 0 }; /* no file has inode 0: if the number is */
+	if (kqe_fd_current(q, fde)) /* not fde's now, its next change finds */
+		(void)fstat(fde->fd, &st); /* fde stale */
+	return fd_set_id(fde, &st);
 }
 
 /* ---- does the number still name the file? ---------------------------------- */
@@ -368,8 +372,9 @@ int kqe_fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm)
 	 * descriptor: a failure is reported by the change that adds the
 	 * knote, when nothing has been applied. */
 	bool may_nest = wr && (kqe_knote_edge(wr) || (rd && kqe_knote_edge(rd)));
-	if (main == 0 && fde->main_mask != 0 && !fde->has_id && (rd || wr))
-		fd_learn_id(q, fde);
+	if (main == 0 && fde->main_mask != 0 && !fde->has_id && (rd || wr) &&
+	    !fd_learn_id(q, fde))
+		return ENOMEM; /* registered as before: epoll can still tell */
 	int err = may_nest ? edge_epoll(q) : 0;
 	if (err == 0)
 		err = epoll_apply(q->epfd, fde, &fde->main_mask, main, rearm);
@@ -388,7 +393,7 @@ void kqe_fd_unconn_set(struct kqe_queue *q, struct kqe_fd *fde, bool on)
 	if (on) {
 		fde->unconn = true;
 		fde->unext = q->unconn;
-		q->unconn = fde;
+		q->unconn = fde->fd;
 	} else {
 		unconn_unlink(q, fde);
 	}
@@ -425,9 +430,11 @@ bool kqe_fd_gone(struct kqe_queue *q, struct kqe_fd *fde)
 int kqe_fds_rearm(struct kqe_queue *q, int epfd, bool add)
 {
 	if (!add) {
-		for (int fd = 0; fd < q->nfds; fd++)
-			if (q->fds[fd] && q->fds[fd]->main_mask)
+		for (int fd = 0; fd < q->nfds; fd++) {
+			struct kqe_fd *fde = kqe_fd_lookup(q, fd);
+			if (fde && fde->main_mask)
 				(void)kqe_epoll_rearm(epfd, false, fd, 0, 0);
+		}
 		return 0;
 	}
 	/* The nested edge epoll may hold strays too: a new one as well. */
@@ -436,7 +443,7 @@ int kqe_fds_rearm(struct kqe_queue *q, int epfd, bool add)
 		return errno;
 	int err = 0;
 	for (int fd = 0; err == 0 && fd < q->nfds; fd++) {
-		struct kqe_fd *fde = q->fds[fd];
+		struct kqe_fd *fde = kqe_fd_lookup(q, fd);
 		if (fde == NULL || (!fde->main_mask && !fde->edge_mask) || kqe_fd_gone(q, fde))
 			continue;
 		if (fde->main_mask)
@@ -461,12 +468,13 @@ int kqe_fds_rearm(struct kqe_queue *q, int epfd, bool add)
 void kqe_fds_forked(struct kqe_queue *q)
 {
 	for (int fd = 0; fd < q->nfds; fd++) {
-		struct kqe_fd *fde = q->fds[fd];
+		struct kqe_fd *fde = kqe_fd_lookup(q, fd);
 		if (fde && !fde->shared) {
 			/* Closing the number no longer makes epoll forget it, so
 			 * epoll can no longer tell: the identity must. */
 			if (!fde->has_id)
-				fd_learn_id(q, fde);
+				(void)fd_learn_id(q, fde); /* without memory, epoll
+							    * still tells, mostly */
 			fde->shared = true;
 			kqe_fd_fast_update(q, fde);
 		}

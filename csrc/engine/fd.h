@@ -1,7 +1,7 @@
 /*
  * fd.h - descriptors watched by READ and WRITE knotes: what a descriptor
- * is and what its `data` is (fdkind.c), and one descriptor's epoll
- * registration and fast-delivery entry (fd.c).  Shared by io.c and file.c.
+ * is and what its `data` is (fdkind.c), and one descriptor's slot: its
+ * epoll registration, its knotes (fd.c).  Shared by io.c and file.c.
  */
 #ifndef KQE_FD_H
 #define KQE_FD_H
@@ -36,59 +36,66 @@ KQE_HIDDEN int kqe_fd_data(int fd, enum kqe_fdkind kind, short filter, int64_t *
 
 /* ---- fd.c: one descriptor's registration -------------------------------- */
 
-struct kqe_fd {
-	/* Pointers, then 32-bit fields, then bytes: 72 bytes, an 80-byte
-	 * malloc chunk (bench/RESULTS.md, memory per READ knote). */
-	struct knote *rd, *wr;
-	struct kqe_fd *unext; /* q->unconn */
+/* What few descriptors need, allocated when first needed: a file's
+ * identity (has_id), an inotify watch. */
+struct kqe_fdx {
+	dev_t dev;
+	ino_t ino;
 	/* Parked on inotify (watch.c): a file's READ knote, or a pipe's WRITE
 	 * knote with NOTE_LOWAT. */
 	struct kqe_vwatch *watch;
-	/* The file's identity, when has_id.  A kqe_fd registered first (fd.c,
+};
+
+/*
+ * One watched descriptor: a slot of q->fdpages, at a fixed address until
+ * the queue goes (knotes point to it), with no allocation of its own, 48
+ * bytes: memory per READ knote, bench/RESULTS.md.  The first 16 bytes
+ * hold all that delivering the commonest knote reads (io.c, the fast
+ * path: a level READ knote alone on a socket, pipe or terminal, whose
+ * data is one FIONREAD; on Linux a delivered event costs mostly the
+ * cache lines it touches): pages are 64-byte aligned and slots 48 bytes,
+ * so those 16 bytes never straddle a line.
+ */
+struct kqe_fd {
+	struct knote *rd;
+	uint32_t gen;        /* tells results for an older kqe_fd on this number */
+	uint8_t kind;        /* enum kqe_fdkind */
+	bool used : 1;       /* the slot holds a descriptor */
+	bool fast : 1;       /* rd is delivered by the fast path (kqe_fd_fast_update) */
+	/* The file's identity is in x.  A kqe_fd registered first (fd.c,
 	 * kqe_fd_check) has none: while it is in the queue's epoll, epoll
 	 * tells whether the number still names its file, and it learns its
 	 * identity (one fstat) before it leaves epoll with knotes left, or
 	 * when the process forks. */
-	dev_t dev;
-	ino_t ino;
-	int fd;
-	uint32_t gen;        /* tells results for an older kqe_fd on this number */
-	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
-	uint32_t edge_mask;  /* events registered in the nested edge epoll */
-	uint8_t kind;        /* enum kqe_fdkind */
-	bool has_id;
-	bool fast;           /* q->fast[fd] holds rd (see kqe_fd_fast_update) */
+	bool has_id : 1;
 	/* FDK_PIPE: a pipe's or FIFO's write end.  FreeBSD accepts READ there
 	 * and never fires it (semantics §4.1); Linux gives such a knote
 	 * nothing but EPOLLERR once the reader is gone, level-triggered, so
 	 * it is learnt from the first EPOLLERR (only a write end shows one)
 	 * and the READ knote leaves epoll for good (kqe_fd_sync). */
-	bool wr_end;
+	bool wr_end : 1;
 	/* FDK_SOCKET: a stream socket seen neither connected nor listening
 	 * (io.c).  Nothing is delivered for it meanwhile, its registration is
 	 * edge-triggered so that the EPOLLHUP Linux shows does not spin, and
 	 * it is on q->unconn. */
-	bool unconn;
-	bool nowatch;        /* a pipe whose watch the kernel dropped: edges only */
+	bool unconn : 1;
+	bool nowatch : 1;    /* a pipe whose watch the kernel dropped: edges only */
 	/* Open when the process forked: a child holds a copy, so closing it
 	 * here leaves epoll reporting it.  Each result is checked with fstat
 	 * (io.c), and the knotes go once the number names another file or
 	 * none (FreeBSD drops them at close). */
-	bool shared;
-	bool stale;          /* the number names another file: knotes going */
+	bool shared : 1;
+	bool stale : 1;      /* the number names another file: knotes going */
+	struct knote *wr;
+	struct kqe_fdx *x;   /* NULL until needed */
+	int fd;
+	uint32_t main_mask;  /* events registered in the queue's epoll, 0 = none */
+	uint32_t edge_mask;  /* events registered in the nested edge epoll */
+	int unext;           /* the next descriptor on q->unconn, -1 */
 };
 
-/* q->fast[fd]: what delivers an epoll result for the commonest knote, a
- * level READ knote alone on a socket, pipe or terminal, without reading
- * the kqe_fd (io.c, the fast path): on Linux a delivered event costs
- * mostly the cache lines it touches.  Copies, set only by fd.c.  A table
- * of its own beside q->fds, written only for such knotes: registration
- * costs cache lines too (bench/RESULTS.md, S2 session 2). */
-struct kqe_fdfast {
-	struct knote *kn;    /* the kqe_fd's rd, or NULL: take the general path */
-	uint32_t gen;        /* the kqe_fd's gen */
-	uint8_t kind;        /* the kqe_fd's kind (an enum kqe_fdkind) */
-};
+#define KQE_FDPAGE_SHIFT 6 /* 64 slots a page */
+#define KQE_FDPAGE (1 << KQE_FDPAGE_SHIFT)
 
 #define KQE_RD_EVENTS (EPOLLIN | EPOLLRDHUP)
 #define KQE_WR_EVENTS (EPOLLOUT)
@@ -102,10 +109,21 @@ static inline bool kqe_knote_edge(const struct knote *kn)
 	return (kn->flags & EV_CLEAR) || (kn->sfflags & NOTE_LOWAT);
 }
 
-static inline struct kqe_fd *kqe_fd_lookup(struct kqe_queue *q, int fd)
+/* fd's slot, in use or not, or NULL (its page does not exist). */
+static inline struct kqe_fd *kqe_fd_slot(const struct kqe_queue *q, int fd)
 {
-	return fd < q->nfds ? q->fds[fd] : NULL;
+	struct kqe_fd *page = fd < q->nfds ? q->fdpages[fd >> KQE_FDPAGE_SHIFT] : NULL;
+	return page ? &page[fd & (KQE_FDPAGE - 1)] : NULL;
 }
+
+static inline struct kqe_fd *kqe_fd_lookup(const struct kqe_queue *q, int fd)
+{
+	struct kqe_fd *fde = kqe_fd_slot(q, fd);
+	return fde && fde->used ? fde : NULL;
+}
+
+/* Its watch slot (watch.c), made when first needed: NULL without memory. */
+KQE_HIDDEN struct kqe_vwatch **kqe_fd_watch(struct kqe_fd *fde);
 
 KQE_HIDDEN struct kqe_fd *kqe_fd_create(struct kqe_queue *q, int fd, const struct stat *st);
 /* Before a READ or WRITE change on fd is applied: does the engine's kqe_fd
@@ -130,7 +148,7 @@ KQE_HIDDEN void kqe_fd_release(struct kqe_queue *q, struct kqe_fd *fde);
  * forces an EPOLL_CTL_MOD (epoll evaluates the descriptor again).
  * 0 or an errno. */
 KQE_HIDDEN int kqe_fd_sync(struct kqe_queue *q, struct kqe_fd *fde, bool rearm);
-/* Keep q->fast[fd] right after what it depends on changed. */
+/* Keep fde->fast right after what it depends on changed. */
 KQE_HIDDEN void kqe_fd_fast_update(struct kqe_queue *q, struct kqe_fd *fde);
 /* An unsettled socket's or FDK_POLLABLE kind, settled once (fdkind.c) and
  * kept: at the descriptor's first delivered event. */

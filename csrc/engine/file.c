@@ -71,14 +71,16 @@ static const struct kqe_watch_ops file_watch_ops = {
  * for a change made before the watch was in place. */
 static bool file_park(struct kqe_queue *q, struct knote *kn)
 {
-	struct kqe_fd *fde = kn->u.io.fde;
-	if (fde->watch)
+	struct kqe_vwatch **slot = kqe_fd_watch(kn->u.io.fde);
+	if (slot == NULL)
+		return false; /* no memory: polled instead */
+	if (*slot)
 		return true;
 	struct stat sb;
 	if (fstat((int)kn->ident, &sb) < 0)
 		return false;
 	uint32_t mask = IN_MODIFY | IN_ATTRIB | (S_ISDIR(sb.st_mode) ? KQE_IN_ENTRY : 0);
-	return kqe_watch_join(q, (int)kn->ident, &sb, kn, &fde->watch, mask, &file_watch_ops) == 0;
+	return kqe_watch_join(q, (int)kn->ident, &sb, kn, slot, mask, &file_watch_ops) == 0;
 }
 
 int kqe_file_attach(struct kqe_queue *q, struct knote *kn)
@@ -102,8 +104,8 @@ void kqe_file_detach(struct kqe_queue *q, struct knote *kn)
 {
 	struct kqe_fd *fde = kn->u.io.fde;
 	file_list_remove(q, kn);
-	if (fde->rd == kn)
-		kqe_watch_leave(q, kn, &fde->watch);
+	if (fde->rd == kn && fde->x)
+		kqe_watch_leave(q, kn, &fde->x->watch);
 }
 
 void kqe_file_enable(struct kqe_queue *q, struct knote *kn)
@@ -133,7 +135,7 @@ void kqe_files_poll(struct kqe_queue *q)
 			continue;
 		if (kn->filter == EVFILT_WRITE && (kn->flags & EV_CLEAR))
 			continue; /* fired once; nothing new can happen to a file's space */
-		if (kn->filter == EVFILT_READ && kn->u.io.fde->watch)
+		if (kn->filter == EVFILT_READ && kn->u.io.fde->x && kn->u.io.fde->x->watch)
 			continue; /* parked: inotify activates it */
 		int64_t data;
 		if (file_ready(kn, &data) ||

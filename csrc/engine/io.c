@@ -6,8 +6,8 @@
  * with one registration (fd.c); regular files and directories are served
  * from the ready list (file.c); a kqueue watched by a kqueue has a filter
  * of its own (kqread.c).  The fast path below delivers the commonest
- * knote, a level READ knote alone on its descriptor, touching its
- * q->fast entry and the first 16 bytes of the knote only.
+ * knote, a level READ knote alone on its descriptor, touching the first
+ * 16 bytes of its descriptor's slot and of the knote only.
  */
 #include <errno.h>
 #include <poll.h>
@@ -81,8 +81,8 @@ static int io_attach(struct kqe_queue *q, struct knote *kn, const struct kevent 
 	if (err == 0)
 		err = kqe_fd_sync(q, fde, false);
 	if (err) {
-		if (fde->wr == kn)
-			kqe_watch_leave(q, kn, &fde->watch);
+		if (fde->wr == kn && fde->x)
+			kqe_watch_leave(q, kn, &fde->x->watch);
 		if (kn->filter == EVFILT_READ)
 			fde->rd = NULL;
 		else
@@ -103,8 +103,8 @@ static void io_detach(struct kqe_queue *q, struct knote *kn)
 		return;
 	if (fde->kind == FDK_FILE)
 		kqe_file_detach(q, kn);
-	if (fde->kind == FDK_PIPE && fde->wr == kn)
-		kqe_watch_leave(q, kn, &fde->watch); /* pipe_lowat_park */
+	if (fde->kind == FDK_PIPE && fde->wr == kn && fde->x)
+		kqe_watch_leave(q, kn, &fde->x->watch); /* pipe_lowat_park */
 	if (fde->rd == kn)
 		fde->rd = NULL;
 	if (fde->wr == kn)
@@ -196,8 +196,9 @@ static bool sock_unconnected(int fd, uint32_t ev, bool rdhup_asked)
  * and collected meanwhile are ever on this list. */
 static void unconn_poll(struct kqe_queue *q)
 {
-	struct kqe_fd *fde = q->unconn, *next;
-	for (; fde; fde = next) {
+	struct kqe_fd *fde;
+	for (int fd = q->unconn, next; fd >= 0; fd = next) {
+		fde = kqe_fd_lookup(q, fd);
 		next = fde->unext;
 		if (!fde->wr || !(fde->wr->status & KN_ENABLED))
 			continue;
@@ -298,8 +299,8 @@ static int io_modify(struct kqe_queue *q, struct knote *kn, const struct kevent 
 		kqe_fd_sync(q, fde, false);
 		return err;
 	}
-	if (fde->kind == FDK_PIPE && fde->wr == kn && !(kn->sfflags & NOTE_LOWAT))
-		kqe_watch_leave(q, kn, &fde->watch); /* no mark: no more parking */
+	if (fde->kind == FDK_PIPE && fde->wr == kn && !(kn->sfflags & NOTE_LOWAT) && fde->x)
+		kqe_watch_leave(q, kn, &fde->x->watch); /* no mark: no more parking */
 	/* FreeBSD evaluates the filter again after every modify of an enabled
 	 * knote (kqueue_register, done_ev_add): a lowered NOTE_LOWAT mark
 	 * already met, or a re-added EV_CLEAR knote with data waiting, fires
@@ -376,13 +377,15 @@ static const struct kqe_watch_ops pipe_watch_ops = {
  * the mark.  0 or an errno. */
 static int pipe_lowat_park(struct kqe_queue *q, struct knote *kn)
 {
-	struct kqe_fd *fde = kn->u.io.fde;
-	if (fde->watch)
+	struct kqe_vwatch **slot = kqe_fd_watch(kn->u.io.fde);
+	if (slot == NULL)
+		return ENOMEM;
+	if (*slot)
 		return 0;
 	struct stat sb;
 	if (fstat((int)kn->ident, &sb) < 0)
 		return errno;
-	return kqe_watch_join(q, (int)kn->ident, &sb, kn, &fde->watch, IN_ACCESS, &pipe_watch_ops);
+	return kqe_watch_join(q, (int)kn->ident, &sb, kn, slot, IN_ACCESS, &pipe_watch_ops);
 }
 
 /* ---- events ------------------------------------------------------------------- */
@@ -409,8 +412,8 @@ static int io_event(struct kqe_queue *q, struct knote *kn, struct kevent *ev)
 		ev->ext[0] = KQE_LAZY_MAGIC | ((uint64_t)fde->kind << 8);
 		return 1;
 	}
-	if (lowat && fde->kind == FDK_PIPE && kn->filter == EVFILT_WRITE && !fde->watch &&
-	    !fde->nowatch && pipe_lowat_park(q, kn) != 0)
+	if (lowat && fde->kind == FDK_PIPE && kn->filter == EVFILT_WRITE &&
+	    !(fde->x && fde->x->watch) && !fde->nowatch && pipe_lowat_park(q, kn) != 0)
 		fde->nowatch = true; /* the kernel dropped the watch, and no other came */
 	int64_t data = 0;
 	if (kqe_fd_data(fde->fd, fde->kind, kn->filter, &data) < 0)
@@ -448,11 +451,10 @@ static void io_after(struct kqe_queue *q, struct knote *kn)
 		kn->status &= ~KN_ACTIVE;
 }
 
-/* The delivery of a fast knote (q->fast, see kqe_fd_fast_update), exactly what
- * the general path below does for it, but reading only its q->fast entry
- * and the knote's first 16 bytes: no kqe_fd, no other knote field unless
- * EOF. */
-static int fast_result(struct kqe_queue *q, int fd, const struct kqe_fdfast *s,
+/* The delivery of a fast knote (see kqe_fd_fast_update), exactly what the
+ * general path below does for it, but reading only the first 16 bytes of
+ * its descriptor's slot and of the knote: no other field unless EOF. */
+static int fast_result(struct kqe_queue *q, int fd, const struct kqe_fd *s,
 		       struct knote *kn, uint32_t events, struct kevent *ev)
 {
 	int64_t data = 0;
@@ -505,8 +507,8 @@ static int fd_results(struct kqe_queue *q, const struct epoll_event *buf, int co
 		uint32_t events = buf[i].events;
 		int fd = (int)(tagval & 0xffffffff);
 		uint32_t gen = (uint32_t)(tagval >> 32) & 0xffffff;
-		const struct kqe_fdfast *s = fd < q->nfast ? &q->fast[fd] : NULL;
-		struct knote *kn = s ? s->kn : NULL;
+		const struct kqe_fd *s = kqe_fd_slot(q, fd);
+		struct knote *kn = s && s->fast ? s->rd : NULL;
 		/* The common case: a level READ knote, enabled, neither queued
 		 * nor delivered in this call, with a readable (not failed)
 		 * descriptor: fd_result would deliver it and change nothing else. */
@@ -649,7 +651,7 @@ static void io_poll(struct kqe_queue *q)
 {
 	if (q->filelist)
 		kqe_files_poll(q);
-	if (q->unconn)
+	if (q->unconn >= 0)
 		unconn_poll(q);
 }
 

@@ -123,7 +123,7 @@ struct kqe_queue *kqe_queue_new(void (*teardown)(struct kqe_queue *q))
 	}
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_mutex_init(&q->wake_lock, NULL);
-	q->wakefd = q->timerfd = q->inotify_fd = q->edge_epfd = -1;
+	q->wakefd = q->timerfd = q->inotify_fd = q->edge_epfd = q->unconn = -1;
 	q->refs = 1;
 	q->teardown = teardown;
 	q->epfd = q->pubfd = epoll_create1(EPOLL_CLOEXEC);

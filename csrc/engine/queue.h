@@ -61,7 +61,6 @@ KQE_HIDDEN void kqe_assert_fail(const char *what, const char *file, int line);
 
 struct kqe_queue;
 struct kqe_fd;     /* fd.h */
-struct kqe_fdfast; /* fd.h */
 struct kqe_vwatch; /* watch.h */
 struct kqe_vnknote; /* vnode.c */
 struct kqe_watches; /* watch.c */
@@ -186,13 +185,11 @@ struct kqe_queue {
 	 * another compares (kqread.c).  64 bits: never wraps. */
 	uint64_t nenqueued;
 
-	/* descriptors: fd-indexed (fd.c) */
-	struct kqe_fd **fds;
-	int nfds;
-	struct kqe_fdfast *fast;  /* fast delivery (fd.h); nfast <= nfds */
-	int nfast;
+	/* descriptors: fd-indexed pages of slots (fd.h) */
+	struct kqe_fd **fdpages;
+	int nfds;                 /* slots the page table covers */
 	int edge_epfd;            /* nested epoll for mixed edge/level fds, -1 */
-	struct kqe_fd *unconn;    /* sockets seen unconnected (io.c) */
+	int unconn;               /* sockets seen unconnected (io.c): a list by fd, -1 */
 	uint32_t fdgen;           /* generation for the next struct kqe_fd */
 
 	/* timers (timer.c) */
