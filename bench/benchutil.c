@@ -180,6 +180,56 @@ static int bu_stop_client(lua_State *L)
 	return 0;
 }
 
+/* six_writes(list, n): what a binding writing plain event tables must do
+ * at the least, without any kqueue: the six fields of list[1..n] (tables
+ * made beforehand) set with lua_rawset from interned keys (upvalues), as
+ * kq does (csrc/kq_entry.c).  Scenario 1's bound for a plain eventlist. */
+static int bu_six_writes(lua_State *L)
+{
+	lua_Integer n = luaL_checkinteger(L, 2);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, 1, (int)i);
+		for (int k = 1; k <= 6; k++) {
+			lua_pushvalue(L, lua_upvalueindex(k));
+			if (k <= 4)
+				lua_pushinteger(L, i + k);
+			else
+				lua_pushnil(L);
+			lua_rawset(L, -3);
+		}
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
+/* read_change(self, changelist, eventlist, nevents): what a binding must
+ * do at the least for a one-change kevent call, without any kqueue: a
+ * method call from Lua, and changelist[1]'s five fields read with
+ * lua_rawget from interned keys (upvalues).  Scenario 7's bound. */
+static int bu_read_change(lua_State *L)
+{
+	lua_Integer sum = 0;
+	lua_rawgeti(L, 2, 1);
+	for (int k = 1; k <= 5; k++) {
+		lua_pushvalue(L, lua_upvalueindex(k));
+		lua_rawget(L, -2);
+		sum += lua_tointeger(L, -1);
+		lua_pop(L, 1);
+	}
+	lua_pushinteger(L, sum == -1 ? -1 : 0);
+	return 1;
+}
+
+static void bu_keyed(lua_State *L, lua_CFunction f, const char *name)
+{
+	static const char *const keys[] = { "ident", "filter", "flags", "fflags", "data", "udata" };
+	for (int k = 0; k < 6; k++)
+		lua_pushstring(L, keys[k]);
+	lua_pushcclosure(L, f, 6);
+	lua_setfield(L, -2, name);
+}
+
 static const luaL_Reg bu_funcs[] = {
 	{ "listen", bu_listen },
 	{ "accept", bu_accept },
@@ -201,5 +251,7 @@ __attribute__((visibility("default"))) int luaopen_benchutil(lua_State *L);
 int luaopen_benchutil(lua_State *L)
 {
 	luaL_newlib(L, bu_funcs);
+	bu_keyed(L, bu_six_writes, "six_writes");
+	bu_keyed(L, bu_read_change, "read_change");
 	return 1;
 }

@@ -141,6 +141,7 @@ local scenarios = {
       row("kq", "kq from Lua 5.4, kq.eventlist()", K("ready")),
       row("kq-base", "kq from Lua 5.4, kq.eventlist(), at " .. BASE, KB("ready")),
       row("kq-plain", "kq from Lua 5.4, plain {} eventlist", K("ready-plain")),
+      row("bound-six", "bound: six fields written, no kqueue (C)", K("bound-six")),
       row("luv", "luv (uv_poll, uv.run once)", V("ready")),
       row("cqueues", "cqueues (coroutine per fd)", Q("ready")),
       row("python", "Python select.epoll", P("ready")),
@@ -211,6 +212,7 @@ scenarios[#scenarios + 1] = { n = 7,
     row("kqe-base", "engine from C, at " .. BASE, CB("reg1", "kqe")),
     row("kq", "kq from Lua 5.4, changelists reused", K("reg1")),
     row("kq-base", "kq from Lua 5.4, at " .. BASE, KB("reg1")),
+    row("bound-call", "bound: method call reading 5 fields (C)", K("bound-call")),
     row("python", "Python epoll register/unregister", P("reg1")),
   } }
 local function need(spec, also)

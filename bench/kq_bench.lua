@@ -360,6 +360,56 @@ local function mem_read()
   report(t1 - t0, n, string.format("bytes=%.1f cbytes=%.1f", lua_bytes, c_bytes))
 end
 
+-- Bounds (no kqueue): scenario 1's plain eventlist can cost no less than
+-- writing six fields into each of 1,000 reused tables (bu.six_writes)
+-- plus the same Lua loop; scenario 7's call no less than a method call
+-- reading a change's five fields (bu.read_change).
+local function bound_six()
+  local evl = {}
+  for i = 1, NREADY do evl[i] = {} end
+  local events, sum = 0, 0
+  local function round()
+    bu.six_writes(evl, NREADY)
+    local s = 0
+    for i = 1, NREADY do s = s + evl[i].ident end
+    sum = sum + s
+    return NREADY
+  end
+  for _ = 1, 20 do round() end
+  cpu_start()
+  local t1
+  local t0 = now()
+  repeat
+    for _ = 1, 10 do events = events + round() end
+    t1 = now()
+  until t1 - t0 >= limit
+  cpu_stop()
+  report(t1 - t0, events)
+end
+
+local function bound_call()
+  local obj = setmetatable({}, { __index = { kevent = bu.read_change } })
+  local add = { { ident = 5, filter = kq.EVFILT_READ, flags = kq.EV_ADD } }
+  local function batch()
+    for _ = 1, 2000 do
+      local n = obj:kevent(add, nil, 0)
+      if n ~= 0 then check(n, 0, "read_change") end
+    end
+  end
+  batch()
+  local calls = 0
+  cpu_start()
+  local t1
+  local t0 = now()
+  repeat
+    batch()
+    calls = calls + 2000
+    t1 = now()
+  until t1 - t0 >= limit
+  cpu_stop()
+  report(t1 - t0, calls)
+end
+
 local scenarios = {
   ready = function() ready(false) end,
   data = function() ready(true) end,
@@ -374,6 +424,8 @@ local scenarios = {
   reg1 = reg1,
   churn = function() churn(false) end,
   ["churn-raw"] = function() churn(true) end,
+  ["bound-six"] = bound_six,
+  ["bound-call"] = bound_call,
 }
 local run = scenarios[scenario]
 if not run then error("unknown scenario " .. scenario) end
