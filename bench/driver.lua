@@ -36,7 +36,7 @@ do
 end
 rounds = rounds or (quick and 3 or 7)
 seconds = seconds or (quick and 0.05 or 0.25)
-local NTIMERS = quick and 10000 or 100000
+local NTIMERS = 100000 -- quick too: 10,000 timers weigh the queue's fixed cost more
 local NKNOTES = quick and 10000 or 100000
 local NREADKNOTES = 10000 -- one descriptor each: 5,000 socketpairs
 local BASE = "b5c5ba7" -- the engine before its restructure (issue #14)
@@ -326,6 +326,18 @@ local function med(n, id, key)
   return median(res.ns)
 end
 
+-- The quickest round: noise on a shared machine only ever adds time, so
+-- the short rounds of a quick run are judged by their minimum.
+local function best(n, id, key)
+  local res = results[n] and results[n][id]
+  local t = res and (key and res.extra[key] or not key and res.ns)
+  if not t or #t == 0 then return nil end
+  local m = math.huge
+  for _, v in ipairs(t) do m = math.min(m, v) end
+  return m
+end
+local judge = quick and best or med
+
 -- ---- the table -------------------------------------------------------------
 
 local function first_line(cmd)
@@ -393,11 +405,11 @@ end
 -- Each target: PASS, MISS, or FAIL: a miss by more than half the limit in
 -- wall time and in CPU time alike (the CPU time of a process is what other
 -- processes on a shared machine inflate least), which makes a quick run
--- exit 1.
+-- exit 1.  Ratios are of medians, in a quick run of the quickest rounds.
 print("Targets (ratios within this run; issue numbers in brackets):")
 if quick then
-  print("  (quick mode: short rounds, loose verdicts: only a miss by more than 50%")
-  print("   fails the run; take the numbers from make bench)")
+  print("  (quick mode: short rounds judged by their quickest, loose verdicts: only")
+  print("   a miss by more than 50% fails the run; take the numbers from make bench)")
 end
 local hard_fail = false
 local function verdict(v, limit, vcpu)
@@ -411,12 +423,12 @@ end
 -- a and b are {scenario, contender}: a's time over b's, judged on wall time
 -- (CPU time shown).  slack: also met when a is at most slack ns above b.
 local function ratio_target(desc, a, b, limit, slack)
-  local wa, wb = med(a[1], a[2]), med(b[1], b[2])
+  local wa, wb = judge(a[1], a[2]), judge(b[1], b[2])
   if not wa or not wb then
     print(string.format("  n/a   %s", desc))
     return
   end
-  local ca, cb = med(a[1], a[2], "cpu"), med(b[1], b[2], "cpu")
+  local ca, cb = judge(a[1], a[2], "cpu"), judge(b[1], b[2], "cpu")
   local r, rc = wa / wb, (ca and cb) and ca / cb
   local eff, ceff = limit, limit
   if slack then
