@@ -178,7 +178,7 @@ static int kq_apply_chunk(struct kq_call *c, size_t i, size_t chunk, size_t n)
 		if (e != NULL) {
 			k++;
 			b[c->outbase + k - 1].udata =
-				(void *)(intptr_t)kq_push_udata(c, kq_udata_token(ch));
+				KQ_UDATA(kq_push_udata(c, kq_udata_token(ch)));
 		}
 		if (e != NULL && e->data != 0)
 			kq_udata_failed(c, ch, e->data);
@@ -303,7 +303,7 @@ static int kq_collect(struct kq_call *c, int cap, struct timespec *tsp,
 
 		if (ev->flags & EV_ONESHOT)
 			kq_udata_delivered(c, ev); /* may release the token */
-		ev->udata = (void *)(intptr_t)slot;
+		ev->udata = KQ_UDATA(slot);
 	}
 	kq_output(c, base, (size_t)r);
 	return r;
