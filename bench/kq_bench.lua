@@ -204,14 +204,9 @@ local function wake()
   report(t1 - t0, rounds)
 end
 
--- Scenario 6: Lua heap per knote (collectgarbage("count") delta) for N
--- EVFILT_USER knotes; the change tables are made before measuring.
-local function mem()
-  local n = nparam or 100000
-  local ch = {}
-  for i = 1, n do
-    ch[i] = { ident = i, filter = kq.EVFILT_USER, flags = kq.EV_ADD + kq.EV_CLEAR }
-  end
+-- Registers the n changes of ch in a new queue and reports the Lua heap
+-- and the rest of malloc's growth per knote.
+local function measure_knotes(ch, n)
   local lists = chunked(ch)
   local q = assert(kq.kqueue())
   collectgarbage("collect")
@@ -228,6 +223,17 @@ local function mem()
   local c_bytes = ((m1 - m0) - (c1 - c0) * 1024) / n
   q:close()
   report(t1 - t0, n, string.format("bytes=%.1f cbytes=%.1f", lua_bytes, c_bytes))
+end
+
+-- Scenario 6: Lua heap per knote (collectgarbage("count") delta) for N
+-- EVFILT_USER knotes; the change tables are made before measuring.
+local function mem()
+  local n = nparam or 100000
+  local ch = {}
+  for i = 1, n do
+    ch[i] = { ident = i, filter = kq.EVFILT_USER, flags = kq.EV_ADD + kq.EV_CLEAR }
+  end
+  measure_knotes(ch, n)
 end
 
 -- Scenario 7: EV_ADD then EV_DELETE of one connected socket, one change
@@ -343,21 +349,7 @@ local function mem_read()
   for i = 1, n do
     ch[i] = { ident = fds[i], filter = kq.EVFILT_READ, flags = kq.EV_ADD, udata = {} }
   end
-  local lists = chunked(ch)
-  local q = assert(kq.kqueue())
-  collectgarbage("collect")
-  local c0, m0 = collectgarbage("count"), bu.malloc_used()
-  cpu_start()
-  local t0 = now()
-  apply(q, lists)
-  local t1 = now()
-  cpu_stop()
-  collectgarbage("collect")
-  local c1, m1 = collectgarbage("count"), bu.malloc_used()
-  local lua_bytes = (c1 - c0) * 1024 / n
-  local c_bytes = ((m1 - m0) - (c1 - c0) * 1024) / n
-  q:close()
-  report(t1 - t0, n, string.format("bytes=%.1f cbytes=%.1f", lua_bytes, c_bytes))
+  measure_knotes(ch, n)
 end
 
 -- Bounds (no kqueue): scenario 1's plain eventlist can cost no less than
