@@ -177,6 +177,23 @@ local function timers()
   report(spent, count, "fds=" .. maxfds)
 end
 
+-- Runs batch() once to warm up, then until the time is up, and reports
+-- the time per unit (each batch does `units` of them).
+local function timed(batch, units)
+  batch()
+  local done = 0
+  cpu_start()
+  local t1
+  local t0 = now()
+  repeat
+    batch()
+    done = done + units
+    t1 = now()
+  until t1 - t0 >= limit
+  cpu_stop()
+  report(t1 - t0, done)
+end
+
 -- Scenario 5: EVFILT_USER trigger and wait, one call per round trip.
 local function wake()
   local q = assert(kq.kqueue())
@@ -190,18 +207,7 @@ local function wake()
       if n ~= 1 then check(n, 1, "kevent") end
     end
   end
-  batch() -- warm-up
-  local rounds = 0
-  cpu_start()
-  local t1
-  local t0 = now()
-  repeat
-    batch()
-    rounds = rounds + 1000
-    t1 = now()
-  until t1 - t0 >= limit
-  cpu_stop()
-  report(t1 - t0, rounds)
+  timed(batch, 1000)
 end
 
 -- Registers the n changes of ch in a new queue and reports the Lua heap
@@ -251,18 +257,7 @@ local function reg1()
       if n ~= 0 then check(n, 0, "EV_DELETE", msg) end
     end
   end
-  batch() -- warm-up
-  local changes = 0
-  cpu_start()
-  local t1
-  local t0 = now()
-  repeat
-    batch()
-    changes = changes + 2000
-    t1 = now()
-  until t1 - t0 >= limit
-  cpu_stop()
-  report(t1 - t0, changes)
+  timed(batch, 2000)
 end
 
 -- Scenario 8: short-lived loopback connections from churn.h's client:
